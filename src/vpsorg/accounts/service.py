@@ -1,0 +1,60 @@
+"""Accounts and credits. Every balance change is a ledger entry in the same transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.accounts.models import MICROS, Account, CreditEntry
+from vpsorg.catalog.models import Plan
+from vpsorg.errors import NotFound
+
+BACKUPS_SURCHARGE = 0.20
+
+
+def hourly_cost_micros(plan: Plan, backups_enabled: bool) -> int:
+    cost = plan.price_hourly_micros
+    if backups_enabled:
+        cost += round(cost * BACKUPS_SURCHARGE)
+    return cost
+
+
+def to_micros(credits: float | str) -> int:
+    return round(float(credits) * MICROS)
+
+
+async def lock_account(session: AsyncSession, account_id: int) -> Account:
+    """Re-read the account under a row lock (PostgreSQL) / the write lock (SQLite)."""
+    account = await session.scalar(
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if account is None:
+        raise NotFound(f"Account {account_id} not found.")
+    return account
+
+
+async def create_account(session: AsyncSession, name: str, credits_micros: int = 0) -> Account:
+    account = Account(name=name, balance_micros=0)
+    session.add(account)
+    await session.flush()
+    if credits_micros:
+        await add_credit(session, account.id, credits_micros, kind="topup", memo="initial credit")
+    return account
+
+
+async def add_credit(
+    session: AsyncSession, account_id: int, amount_micros: int, *, kind: str, memo: str = ""
+) -> Account:
+    account = await lock_account(session, account_id)
+    account.balance_micros += amount_micros
+    session.add(
+        CreditEntry(
+            account_id=account.id, kind=kind, amount_micros=amount_micros,
+            balance_after_micros=account.balance_micros, memo=memo,
+        )
+    )  # fmt: skip
+    await session.flush()
+    return account

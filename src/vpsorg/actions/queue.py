@@ -1,0 +1,135 @@
+"""The action queue: enqueue, claim with a lease, renew, finish, retry.
+
+Rules (see README, "The action queue"):
+
+* An action is claimable when it is ``pending`` (and its ``not_before`` has passed), or
+  ``running`` with an expired lease (its worker died).
+* Actions of one server run one at a time, oldest first: an action is only claimable
+  while no older action of the same server is unfinished.
+* A claim is one transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
+  database write lock (``BEGIN IMMEDIATE``) on SQLite, then the row is marked running with
+  ``claimed_by`` and ``lease_until``.
+* Finishing, renewing and releasing only touch a row still claimed by the caller, so a
+  worker that lost its lease can never overwrite the outcome of the one that took over.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from vpsorg.actions.models import Action, ActionCommand, ActionStatus
+from vpsorg.clock import utcnow
+
+UNFINISHED = (ActionStatus.PENDING, ActionStatus.RUNNING)
+
+
+def enqueue(
+    session: AsyncSession, server_id: int, account_id: int, command: ActionCommand
+) -> Action:
+    action = Action(server_id=server_id, account_id=account_id, command=command)
+    session.add(action)
+    session.info["actions_enqueued"] = True
+    return action
+
+
+async def claim(session: AsyncSession, worker_id: str, lease_seconds: float) -> Action | None:
+    """Claim the oldest runnable action, or return None. Call inside a transaction."""
+    now = utcnow()
+    older = aliased(Action)
+    candidate = (
+        select(Action.id)
+        .where(
+            or_(
+                and_(
+                    Action.status == ActionStatus.PENDING,
+                    or_(Action.not_before.is_(None), Action.not_before <= now),
+                ),
+                and_(Action.status == ActionStatus.RUNNING, Action.lease_until < now),
+            ),
+            ~exists().where(
+                older.server_id == Action.server_id,
+                older.id < Action.id,
+                older.status.in_(UNFINISHED),
+            ),
+        )
+        .order_by(Action.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Action)
+    )
+    action_id = await session.scalar(candidate)
+    if action_id is None:
+        return None
+    action = await session.get(Action, action_id, populate_existing=True)
+    assert action is not None
+    action.status = ActionStatus.RUNNING
+    action.claimed_by = worker_id
+    action.lease_until = now + timedelta(seconds=lease_seconds)
+    action.started_at = action.started_at or now
+    action.attempts += 1
+    action.progress = max(action.progress, 1)
+    await session.flush()
+    return action
+
+
+def _held_by(action_id: int, worker_id: str):  # type: ignore[no-untyped-def]
+    return and_(
+        Action.id == action_id,
+        Action.claimed_by == worker_id,
+        Action.status == ActionStatus.RUNNING,
+    )
+
+
+async def renew(
+    session: AsyncSession, action_id: int, worker_id: str, lease_seconds: float
+) -> bool:
+    result = await session.execute(
+        update(Action)
+        .where(_held_by(action_id, worker_id))
+        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def finish(
+    session: AsyncSession,
+    action_id: int,
+    worker_id: str,
+    *,
+    error_code: str | None = None,
+    error: str | None = None,
+) -> bool:
+    """Record the outcome. False when the caller no longer holds the action."""
+    result = await session.execute(
+        update(Action)
+        .where(_held_by(action_id, worker_id))
+        .values(
+            status=ActionStatus.ERROR if error_code else ActionStatus.SUCCESS,
+            progress=100,
+            error_code=error_code,
+            error=error,
+            finished_at=utcnow(),
+            lease_until=None,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release(
+    session: AsyncSession, action_id: int, worker_id: str, *, delay: float = 0.0
+) -> bool:
+    """Give the action back to the queue (shutdown, or a retriable failure)."""
+    result = await session.execute(
+        update(Action)
+        .where(_held_by(action_id, worker_id))
+        .values(
+            status=ActionStatus.PENDING,
+            claimed_by=None,
+            lease_until=None,
+            not_before=utcnow() + timedelta(seconds=delay) if delay else None,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

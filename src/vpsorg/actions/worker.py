@@ -1,0 +1,195 @@
+"""The worker: claims actions, runs them through the driver, records the outcome.
+
+``vpsorg serve`` runs one inside the API process; ``vpsorg worker`` runs one alone. Any
+number of workers may share a database (see ``queue`` for the claim and lease rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select, update
+
+from vpsorg.actions import queue
+from vpsorg.clock import utcnow
+from vpsorg.db import transaction
+from vpsorg.drivers.base import DriverError, RetriableDriverError
+from vpsorg.servers import lifecycle
+from vpsorg.servers.models import Server, ServerStatus, machine_name
+
+if TYPE_CHECKING:
+    from vpsorg.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, concurrency: int | None = None) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.concurrency = concurrency or self.settings.worker_concurrency
+        self.id = new_worker_id()
+        self.wakeup = asyncio.Event()
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the claim loops and the usage sampler as tasks of the running loop."""
+        log.info("worker %s starting with concurrency %d", self.id, self.concurrency)
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name=f"worker-{n}")
+            for n in range(self.concurrency)
+        ]
+        self._tasks.append(asyncio.create_task(self._usage_loop(), name="usage-sampler"))
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; let running actions finish for ``grace`` seconds, then release them."""
+        self._stopping = True
+        self._stop_event.set()
+        self.wakeup.set()
+        if not self._tasks:
+            return
+        _done, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        log.info("worker %s stopped", self.id)
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            try:
+                worked = await self.run_once()
+            except Exception:
+                log.exception("worker %s: claim loop error", self.id)
+                worked = False
+            if not worked and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), self.settings.worker_poll_interval)
+                self.wakeup.clear()
+
+    async def run_once(self) -> bool:
+        """Claim and run one action. False when there was nothing to do."""
+        async with transaction(self.runtime.sessions) as session:
+            action = await queue.claim(session, self.id, self.settings.action_lease_seconds)
+            if action is None:
+                return False
+            if action.attempts > self.settings.action_max_attempts:
+                job = await lifecycle.prepare(session, action)
+                await queue.finish(
+                    session, action.id, self.id, error_code="too_many_attempts",
+                    error=f"Gave up after {action.attempts - 1} attempts.",
+                )  # fmt: skip
+                await lifecycle.failed(session, job)
+                return True
+            job = await lifecycle.prepare(session, action)
+        await self._execute(job, attempts=action.attempts)
+        return True
+
+    async def _execute(self, job: lifecycle.Job, attempts: int) -> None:
+        log.info("action %d: %s %s (attempt %d)", job.action_id, job.command, job.machine, attempts)
+        renewer = asyncio.create_task(self._renew_lease(job.action_id))
+        try:
+            usage = await lifecycle.perform(self.runtime.driver, job)
+        except asyncio.CancelledError:
+            await self._release(job, delay=0.0)
+            raise
+        except RetriableDriverError as exc:
+            delay = min(MAX_BACKOFF_SECONDS, max(exc.retry_after, 2.0**attempts))
+            log.warning(
+                "action %d: retriable failure (%s); retry in %.1fs", job.action_id, exc, delay
+            )
+            await self._release(job, delay=delay)
+            return
+        except Exception as exc:
+            code = exc.code if isinstance(exc, DriverError) else "internal_error"
+            log.warning("action %d: failed: %s", job.action_id, exc)
+            async with transaction(self.runtime.sessions) as session:
+                if await queue.finish(
+                    session, job.action_id, self.id, error_code=code, error=str(exc)
+                ):
+                    await lifecycle.failed(session, job)
+            return
+        finally:
+            renewer.cancel()
+        async with transaction(self.runtime.sessions) as session:
+            if await queue.finish(session, job.action_id, self.id):
+                await lifecycle.succeeded(session, job, usage)
+            else:
+                log.warning(
+                    "action %d: lease lost before finishing; outcome left to its new owner",
+                    job.action_id,
+                )
+        log.info("action %d: %s %s done", job.action_id, job.command, job.machine)
+
+    async def _release(self, job: lifecycle.Job, delay: float) -> None:
+        async with transaction(self.runtime.sessions) as session:
+            await queue.release(session, job.action_id, self.id, delay=delay)
+
+    async def _renew_lease(self, action_id: int) -> None:
+        lease = self.settings.action_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                async with transaction(self.runtime.sessions) as session:
+                    if not await queue.renew(session, action_id, self.id, lease):
+                        return
+            except Exception:
+                log.exception("action %d: lease renewal failed", action_id)
+
+    # -- usage sampling ----------------------------------------------------------------
+
+    async def _usage_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.sample_usage()
+            except Exception:
+                log.exception("usage sampling failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), self.settings.usage_interval)
+
+    async def sample_usage(self, limit: int = 100) -> int:
+        """Refresh resource usage of servers whose sample is older than the interval."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.usage_interval)
+        async with transaction(self.runtime.sessions) as session:
+            rows = await session.execute(
+                select(Server.id, Server.provisioned_at)
+                .where(
+                    Server.status.in_([ServerStatus.ACTIVE, ServerStatus.STOPPED]),
+                    Server.provisioned_at.is_not(None),
+                    or_(Server.usage_sampled_at.is_(None), Server.usage_sampled_at < cutoff),
+                )
+                .order_by(Server.id)
+                .limit(limit)
+            )
+            server_ids = [row.id for row in rows]
+        sampled = 0
+        for server_id in server_ids:
+            usage = await self.runtime.driver.usage(machine_name(server_id))
+            if usage is None:
+                continue
+            async with transaction(self.runtime.sessions) as session:
+                await session.execute(
+                    update(Server).where(Server.id == server_id)
+                    .values(**lifecycle.usage_values(usage))
+                )  # fmt: skip
+            sampled += 1
+        return sampled

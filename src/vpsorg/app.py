@@ -1,0 +1,58 @@
+"""The FastAPI application: routers, error handlers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vpsorg import __version__
+from vpsorg.catalog.endpoints import router as catalog_router
+from vpsorg.config import Settings, get_settings
+from vpsorg.errors import install_error_handlers
+from vpsorg.middleware import RequestGuard
+from vpsorg.runtime import Runtime
+from vpsorg.servers.endpoints import router as servers_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+The VPS.org Servers API: create, configure, control and monitor virtual private servers.
+
+Authenticate with `Authorization: Bearer YOUR_API_TOKEN`. Every error is JSON:
+`{"detail": "...", "code": "...", "errors": {"field": ["message"]}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        await runtime.probe_driver()
+        if settings.embedded_worker:
+            runtime.start_worker()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="vpsorg",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url="/api/v1/redoc",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(servers_router)
+    app.include_router(catalog_router)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from vpsorg.catalog.sshkeys import parse_public_key
+from vpsorg.schemas import RequestBody, UtcDatetime
+
+
+class PlanOut(BaseModel):
+    id: int
+    name: str
+    vcpus: int
+    memory: int = Field(description="MB")
+    storage: int = Field(description="GB")
+    bandwidth: int = Field(description="GB of transfer per month")
+    price_hourly: float = Field(description="credits per started hour")
+    price_monthly: float = Field(description="credits per month at most (730 hours)")
+    available: bool
+
+
+class OperatingSystemOut(BaseModel):
+    id: int
+    name: str
+    slug: str
+    available: bool
+
+
+class LocationOut(BaseModel):
+    code: str
+    name: str
+    available: bool
+
+
+T = TypeVar("T")
+
+
+class CatalogList(BaseModel, Generic[T]):
+    count: int
+    results: list[T]
+
+
+class SshKeyCreate(RequestBody):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    public_key: Annotated[str, StringConstraints(max_length=16384)]
+
+    @field_validator("public_key")
+    @classmethod
+    def _valid_key(cls, value: str) -> str:
+        normalized, _fingerprint = parse_public_key(value)
+        return normalized
+
+
+class SshKeyOut(BaseModel):
+    id: int
+    name: str
+    public_key: str
+    fingerprint: str
+    created_at: UtcDatetime

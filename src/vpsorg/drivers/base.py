@@ -1,0 +1,129 @@
+"""The hypervisor driver contract.
+
+A driver turns lifecycle commands into real (or simulated) machines. The worker calls it;
+API requests never do. Every method is ``async`` and is identified by the machine's
+*name* (``vps-<server id>``), which is stable across retries and crashes.
+
+Post-conditions every driver must meet (the contract tests in ``tests/drivers`` check them):
+
+* ``create`` leaves the machine running, or raises and leaves nothing behind. Calling it
+  again for a machine that already exists (a retry after a crash) is a no-op that makes
+  sure the machine is running.
+* ``start`` on a running machine, ``stop`` on a stopped machine and ``delete`` of a
+  missing machine all succeed: every operation is safe to repeat.
+* ``stop`` is graceful first and forced after ``timeout`` seconds.
+* ``state`` never raises for a missing machine; it answers ``MISSING``.
+* Failures raise ``RetriableDriverError`` (the worker retries with backoff, e.g. the host
+  was unreachable) or ``PermanentDriverError`` (recorded on the action, e.g. the image is
+  missing). Anything else is treated as permanent.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MachineState(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """Everything a driver needs to build one machine."""
+
+    name: str
+    hostname: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    os_slug: str
+    image: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    ssh_public_key: str | None = None
+    ipv4_address: str | None = None
+    ipv4_prefix: int = 24
+    ipv4_gateway: str | None = None
+    ipv6_address: str | None = None
+    ipv6_prefix: int = 64
+    ipv6_gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_percent: float
+    memory_used_mb: int
+    disk_used_gb: int
+    bandwidth_used_gb: int
+
+
+class DriverError(Exception):
+    """A driver operation failed. ``code`` is stable and machine-readable."""
+
+    code = "driver_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class RetriableDriverError(DriverError):
+    """Worth trying again later (after ``retry_after`` seconds at least)."""
+
+    code = "driver_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentDriverError(DriverError):
+    """Retrying cannot help; the action ends in ``error`` with this message."""
+
+    code = "driver_failed"
+
+
+class Driver(ABC):
+    """A hypervisor backend. See the module docstring for the contract."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    async def probe(self) -> str:
+        """Check the backend is usable; return a one-line description. Raise if broken."""
+
+    @abstractmethod
+    async def create(self, spec: MachineSpec) -> None:
+        """Build and boot the machine."""
+
+    @abstractmethod
+    async def start(self, name: str) -> None:
+        """Boot a stopped machine."""
+
+    @abstractmethod
+    async def stop(self, name: str, timeout: float) -> None:
+        """Shut down gracefully; force off after ``timeout`` seconds."""
+
+    @abstractmethod
+    async def reboot(self, name: str) -> None:
+        """Restart a running machine gracefully."""
+
+    @abstractmethod
+    async def delete(self, name: str) -> None:
+        """Destroy the machine and everything it owns (disks, seeds)."""
+
+    @abstractmethod
+    async def state(self, name: str) -> MachineState:
+        """What the hypervisor says about the machine right now."""
+
+    @abstractmethod
+    async def usage(self, name: str) -> Usage | None:
+        """Resource usage now, or ``None`` when the machine is missing."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called once at shutdown."""

@@ -1,0 +1,194 @@
+"""The simulator: a hypervisor that runs no machines, and a product in its own right.
+
+It is the default driver, so a fresh install works with nothing but Python, and users can
+point their own clients at a vpsorg with the simulator to test them. It keeps each
+machine's state as a small JSON file under ``state_dir`` (so it survives restarts and is
+shared by several worker processes on one machine, like a real hypervisor's state), takes
+``delay`` seconds per transition, reports plausible usage that changes over time, and can
+be told to fail (``inject_fault``) so failure handling can be tested end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from vpsorg.drivers.base import (
+    Driver,
+    MachineSpec,
+    MachineState,
+    PermanentDriverError,
+    RetriableDriverError,
+    Usage,
+)
+
+OPERATIONS = ("create", "start", "stop", "reboot", "delete")
+
+
+class SimulatorDriver(Driver):
+    name = "simulator"
+
+    def __init__(self, state_dir: Path, delay: float = 3.0) -> None:
+        self.state_dir = Path(state_dir)
+        self.delay = delay
+
+    async def probe(self) -> str:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return f"simulator (state in {self.state_dir}, {self.delay:g}s per transition)"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def create(self, spec: MachineSpec) -> None:
+        await self._transition("create", spec.name)
+        if self._read(spec.name) is None:
+            now = time.time()
+            self._write(
+                spec.name,
+                {"spec": asdict(spec), "state": "running", "created": now, "booted": now,
+                 "uptime_before_boot": 0.0},
+            )  # fmt: skip
+        else:
+            self._set_running(spec.name, True)
+
+    async def start(self, name: str) -> None:
+        await self._transition("start", name)
+        self._require(name)
+        self._set_running(name, True)
+
+    async def stop(self, name: str, timeout: float) -> None:
+        await self._transition("stop", name)
+        self._require(name)
+        self._set_running(name, False)
+
+    async def reboot(self, name: str) -> None:
+        await self._transition("reboot", name)
+        record = self._require(name)
+        if record["state"] != "running":
+            raise PermanentDriverError(f"machine {name} is not running", code="not_running")
+        self._set_running(name, False)
+        self._set_running(name, True)
+
+    async def delete(self, name: str) -> None:
+        await self._transition("delete", name)
+        self._path(name).unlink(missing_ok=True)
+
+    async def state(self, name: str) -> MachineState:
+        record = self._read(name)
+        if record is None:
+            return MachineState.MISSING
+        return MachineState(record["state"])
+
+    async def usage(self, name: str) -> Usage | None:
+        record = self._read(name)
+        if record is None:
+            return None
+        spec = record["spec"]
+        running = record["state"] == "running"
+        now = time.time()
+        uptime = record["uptime_before_boot"] + (now - record["booted"] if running else 0.0)
+        seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 1000
+        wave = 0.5 + 0.5 * math.sin(now / 97.0 + seed)
+        cpu = round(3.0 + 40.0 * wave, 1) if running else 0.0
+        memory = int(spec["memory_mb"] * (0.25 + 0.35 * wave)) if running else 0
+        disk = min(spec["disk_gb"], 2 + seed % 5 + int(uptime / 3600))
+        bandwidth = int(uptime / 3600 * 0.75)
+        return Usage(cpu, memory, disk, bandwidth)
+
+    # -- faults ----------------------------------------------------------------------
+
+    def inject_fault(
+        self,
+        operation: str,
+        message: str = "simulated failure",
+        *,
+        machine: str | None = None,
+        times: int = 1,
+        retriable: bool = False,
+    ) -> None:
+        """Make the next ``times`` calls of ``operation`` (optionally on one machine) fail."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; one of {', '.join(OPERATIONS)}")
+        with self._faults() as faults:
+            faults.append(
+                {"operation": operation, "machine": machine, "message": message,
+                 "times": times, "retriable": retriable}
+            )  # fmt: skip
+
+    def _take_fault(self, operation: str, name: str) -> dict[str, Any] | None:
+        with self._faults() as faults:
+            for fault in faults:
+                if fault["operation"] == operation and fault["machine"] in (None, name):
+                    fault["times"] -= 1
+                    if fault["times"] <= 0:
+                        faults.remove(fault)
+                    return fault
+        return None
+
+    @contextmanager
+    def _faults(self) -> Iterator[list[dict[str, Any]]]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / "faults.json"
+        with open(self.state_dir / "faults.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            faults = json.loads(path.read_text()) if path.exists() else []
+            yield faults
+            _atomic_write(path, json.dumps(faults))
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _transition(self, operation: str, name: str) -> None:
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+        fault = self._take_fault(operation, name)
+        if fault is not None:
+            if fault["retriable"]:
+                raise RetriableDriverError(fault["message"], retry_after=0.1)
+            raise PermanentDriverError(fault["message"])
+
+    def _path(self, name: str) -> Path:
+        if not name or "/" in name or name.startswith("."):
+            raise PermanentDriverError(f"invalid machine name {name!r}")
+        return self.state_dir / f"{name}.json"
+
+    def _read(self, name: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._path(name).read_text())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+
+    def _require(self, name: str) -> dict[str, Any]:
+        record = self._read(name)
+        if record is None:
+            raise PermanentDriverError(f"machine {name} does not exist", code="machine_missing")
+        return record
+
+    def _write(self, name: str, record: dict[str, Any]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self._path(name), json.dumps(record))
+
+    def _set_running(self, name: str, running: bool) -> None:
+        record = self._require(name)
+        now = time.time()
+        was_running = record["state"] == "running"
+        if was_running and not running:
+            record["uptime_before_boot"] += now - record["booted"]
+        if running and not was_running:
+            record["booted"] = now
+        record["state"] = "running" if running else "stopped"
+        self._write(name, record)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

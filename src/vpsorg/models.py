@@ -1,0 +1,12 @@
+"""Imports every persistence model, so Base.metadata knows all tables."""
+
+from vpsorg.accounts.models import Account, CreditEntry
+from vpsorg.actions.models import Action
+from vpsorg.auth.models import ApiToken
+from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
+from vpsorg.servers.models import Server
+
+__all__ = [
+    "Account", "Action", "ApiToken", "CreditEntry", "Location", "OperatingSystem", "Plan",
+    "Server", "SshKey",
+]  # fmt: skip

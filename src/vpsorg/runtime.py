@@ -1,0 +1,45 @@
+"""The long-lived parts of a vpsorg process: database, driver and (optionally) a worker."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from vpsorg.actions.worker import Worker
+from vpsorg.config import Settings
+from vpsorg.db import create_engine, session_factory
+from vpsorg.drivers.base import Driver
+from vpsorg.drivers.registry import create_driver
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.driver: Driver = create_driver(settings)
+        self.worker: Worker | None = None
+
+    async def probe_driver(self) -> str:
+        """Probe the driver once; a broken driver is reported here, not at the first action."""
+        description = await self.driver.probe()
+        log.info("driver %s ready: %s", self.driver.name, description)
+        return description
+
+    def start_worker(self, concurrency: int | None = None) -> Worker:
+        self.worker = Worker(self, concurrency)
+        self.worker.start()
+        return self.worker
+
+    def wake_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+    async def close(self, grace: float = 10.0) -> None:
+        if self.worker is not None:
+            await self.worker.stop(grace)
+        await self.driver.close()
+        await self.engine.dispose()

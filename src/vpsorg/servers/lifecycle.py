@@ -1,0 +1,112 @@
+"""What each action does to a machine and to its server row.
+
+``prepare`` reads what the driver needs (inside the claim's transaction), ``perform``
+calls the driver (no transaction held), and ``succeeded``/``failed`` write the outcome.
+Every status write is guarded by the status it expects, so a server that was deleted
+while its create was running stays ``deleting``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.actions.models import Action, ActionCommand
+from vpsorg.catalog.models import SshKey
+from vpsorg.clock import utcnow
+from vpsorg.drivers.base import Driver, MachineSpec, Usage
+from vpsorg.servers import repository
+from vpsorg.servers.ipam import gateway, prefix_length
+from vpsorg.servers.models import Server, ServerStatus
+
+STOP_TIMEOUT_SECONDS = 60.0
+
+# command -> (status while running, status on success)
+OUTCOMES: dict[str, tuple[ServerStatus, ServerStatus]] = {
+    ActionCommand.CREATE: (ServerStatus.PROVISIONING, ServerStatus.ACTIVE),
+    ActionCommand.START: (ServerStatus.STARTING, ServerStatus.ACTIVE),
+    ActionCommand.STOP: (ServerStatus.STOPPING, ServerStatus.STOPPED),
+    ActionCommand.REBOOT: (ServerStatus.REBOOTING, ServerStatus.ACTIVE),
+    ActionCommand.DELETE: (ServerStatus.DELETING, ServerStatus.DELETED),
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    action_id: int
+    command: str
+    server_id: int
+    machine: str
+    spec: MachineSpec | None
+
+
+async def prepare(session: AsyncSession, action: Action) -> Job:
+    server = await session.get(Server, action.server_id)
+    assert server is not None
+    spec = None
+    if action.command == ActionCommand.CREATE:
+        spec = await _machine_spec(session, server)
+    return Job(action.id, action.command, server.id, server.machine_name, spec)
+
+
+async def _machine_spec(session: AsyncSession, server: Server) -> MachineSpec:
+    key = await session.get(SshKey, server.ssh_key_id) if server.ssh_key_id else None
+    location = server.location
+    return MachineSpec(
+        name=server.machine_name, hostname=server.hostname or server.name,
+        vcpus=server.plan.vcpus, memory_mb=server.plan.memory_mb,
+        disk_gb=server.plan.storage_gb, os_slug=server.os.slug, image=server.os.image,
+        kernel=server.os.kernel, initrd=server.os.initrd,
+        ssh_public_key=key.public_key if key else None,
+        ipv4_address=server.ipv4_address, ipv4_prefix=prefix_length(location.ipv4_pool),
+        ipv4_gateway=gateway(location.ipv4_pool),
+        ipv6_address=server.ipv6_address, ipv6_prefix=prefix_length(location.ipv6_pool),
+        ipv6_gateway=gateway(location.ipv6_pool),
+    )  # fmt: skip
+
+
+async def perform(driver: Driver, job: Job) -> Usage | None:
+    """Run the job on the hypervisor; return fresh usage when the machine is up."""
+    if job.command == ActionCommand.CREATE:
+        assert job.spec is not None
+        await driver.create(job.spec)
+    elif job.command == ActionCommand.START:
+        await driver.start(job.machine)
+    elif job.command == ActionCommand.STOP:
+        await driver.stop(job.machine, STOP_TIMEOUT_SECONDS)
+    elif job.command == ActionCommand.REBOOT:
+        await driver.reboot(job.machine)
+    elif job.command == ActionCommand.DELETE:
+        await driver.delete(job.machine)
+        return None
+    else:
+        raise ValueError(f"unknown command {job.command!r}")
+    return await driver.usage(job.machine)
+
+
+async def succeeded(session: AsyncSession, job: Job, usage: Usage | None) -> None:
+    during, after = OUTCOMES[job.command]
+    values: dict[str, object] = {}
+    if job.command == ActionCommand.CREATE:
+        values["provisioned_at"] = utcnow()
+    if job.command == ActionCommand.DELETE:
+        values.update(ipv4_address=None, ipv6_address=None)
+    if usage is not None:
+        values.update(usage_values(usage))
+    await repository.transition(session, job.server_id, [during], after, **values)
+
+
+async def failed(session: AsyncSession, job: Job) -> None:
+    during, _after = OUTCOMES[job.command]
+    await repository.transition(session, job.server_id, [during], ServerStatus.ERROR)
+
+
+def usage_values(usage: Usage) -> dict[str, object]:
+    return {
+        "cpu_percent": usage.cpu_percent,
+        "memory_used_mb": usage.memory_used_mb,
+        "disk_used_gb": usage.disk_used_gb,
+        "bandwidth_used_gb": usage.bandwidth_used_gb,
+        "usage_sampled_at": utcnow(),
+    }

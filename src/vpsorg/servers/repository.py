@@ -1,0 +1,79 @@
+"""Server queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.clock import utcnow
+from vpsorg.servers.models import VISIBLE_STATUSES, Server, ServerStatus
+
+
+def _visible(account_id: int):  # type: ignore[no-untyped-def]
+    return (Server.account_id == account_id, Server.deleted_at.is_(None))
+
+
+async def get_owned(session: AsyncSession, account_id: int, server_id: int) -> Server | None:
+    """The account's server, unless deleted. Another account's server is simply absent."""
+    return await session.scalar(select(Server).where(Server.id == server_id, *_visible(account_id)))
+
+
+async def list_owned(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    status: str | None,
+    location: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, Sequence[Server]]:
+    conditions = [*_visible(account_id)]
+    if status is not None:
+        conditions.append(Server.status == status)
+    if location is not None:
+        conditions.append(Server.location_code == location)
+    total = await session.scalar(select(func.count()).select_from(Server).where(*conditions))
+    rows = await session.scalars(
+        select(Server).where(*conditions).order_by(Server.id).offset(offset).limit(limit)
+    )
+    return int(total or 0), rows.all()
+
+
+async def count_live(session: AsyncSession, account_id: int) -> int:
+    query = select(func.count()).select_from(Server).where(*_visible(account_id))
+    return int(await session.scalar(query) or 0)
+
+
+async def addresses_in_use(session: AsyncSession, column: str, location: str) -> set[str]:
+    col = getattr(Server, column)
+    rows = await session.scalars(
+        select(col).where(Server.location_code == location, col.is_not(None))
+    )
+    return set(rows.all())
+
+
+async def transition(
+    session: AsyncSession,
+    server_id: int,
+    from_statuses: Iterable[str],
+    to_status: str,
+    **values: object,
+) -> bool:
+    """Move a server from one of ``from_statuses`` to ``to_status``, atomically.
+
+    The guard is in the UPDATE's WHERE clause, so of two racing requests (in any number of
+    processes) exactly one sees a row count of 1; the other knows it lost.
+    """
+    result = await session.execute(
+        update(Server)
+        .where(Server.id == server_id, Server.status.in_(list(from_statuses)))
+        .values(status=to_status, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+ALL_STATUSES = tuple(ServerStatus)
+__all__ = ["VISIBLE_STATUSES", "addresses_in_use", "get_owned", "list_owned", "transition"]
