@@ -18,6 +18,12 @@ SERVER = {"name": "web-server-02", "plan_id": 1, "os_id": 5, "location": "us-wes
           "hostname": "web02.example.com", "backups_enabled": True}  # fmt: skip
 
 
+# A syntactically real ed25519 key: the 32 key bytes spell "just-a-test-key-for-vpsorg-tests".
+ED25519 = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGp1c3QtYS10ZXN0LWtleS1mb3ItdnBzb3JnLXRlc3Rz user@example"
+)
+
+
 @dataclass
 class User:
     account_id: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -55,4 +56,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(servers_router)
     app.include_router(catalog_router)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    _describe_errors_truthfully(app)
     return app
+
+
+def _describe_errors_truthfully(app: FastAPI) -> None:
+    """Validation failures are 400 with ErrorBody here, so drop FastAPI's default 422 docs."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    operation.get("responses", {}).pop("422", None)
+            schemas = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -113,7 +113,8 @@ class Worker:
             await self._release(job, delay=0.0)
             raise
         except RetriableDriverError as exc:
-            delay = min(MAX_BACKOFF_SECONDS, max(exc.retry_after, 2.0**attempts))
+            backoff = self.settings.action_retry_base_seconds * 2 ** (attempts - 1)
+            delay = min(MAX_BACKOFF_SECONDS, max(exc.retry_after, backoff))
             log.warning(
                 "action %d: retriable failure (%s); retry in %.1fs", job.action_id, exc, delay
             )

@@ -1,0 +1,220 @@
+"""The action queue and the worker: failures, races, leases, ordering."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from vpsorg import clock
+from vpsorg.actions import queue
+from vpsorg.actions.models import Action
+from vpsorg.db import transaction
+from vpsorg.servers.models import Server
+
+
+async def _actions(app, server_id: int) -> list[Action]:
+    async with transaction(app.state.runtime.sessions) as session:
+        rows = await session.scalars(
+            select(Action).where(Action.server_id == server_id).order_by(Action.id)
+        )
+        return list(rows.all())
+
+
+async def _wait_actions_done(app, server_id: int, timeout: float = 10.0) -> list[Action]:
+    async with asyncio.timeout(timeout):
+        while True:
+            actions = await _actions(app, server_id)
+            if all(a.status in ("success", "error") for a in actions):
+                return actions
+            await asyncio.sleep(0.02)
+
+
+async def test_driver_failure_ends_in_error_with_the_reason_kept(client, app, user, factory):
+    app.state.runtime.driver.inject_fault("create", "disk image is corrupt")
+
+    server = await factory.server(user, wait="error")
+
+    assert server["ip_address"] is None
+    [action] = await _wait_actions_done(app, server["id"])
+    assert (action.command, action.status) == ("create", "error")
+    assert action.error == "disk image is corrupt"
+    assert action.error_code == "driver_failed"
+    assert action.finished_at is not None
+    start = await client.post(f"/api/v1/servers/{server['id']}/start/", headers=user.headers)
+    assert start.status_code == 400 and start.json()["code"] == "invalid_state"
+    delete = await client.delete(f"/api/v1/servers/{server['id']}/", headers=user.headers)
+    assert delete.status_code == 204
+
+
+async def test_failed_stop_leaves_server_in_error(client, app, user, factory):
+    server = await factory.server(user)
+    app.state.runtime.driver.inject_fault(
+        "stop", "guest agent timed out", machine=f"vps-{server['id']}"
+    )
+
+    await client.post(f"/api/v1/servers/{server['id']}/stop/", headers=user.headers)
+
+    await factory.wait_for(user, server["id"], "error")
+    actions = await _wait_actions_done(app, server["id"])
+    assert [(a.command, a.status, a.error) for a in actions] == [
+        ("create", "success", None),
+        ("stop", "error", "guest agent timed out"),
+    ]
+
+
+async def test_retriable_failure_is_retried_then_succeeds(app, user, factory):
+    app.state.runtime.settings.action_retry_base_seconds = 0.01
+    app.state.runtime.driver.inject_fault("create", "host unreachable", retriable=True, times=2)
+
+    server = await factory.server(user, wait="active")
+
+    [action] = await _wait_actions_done(app, server["id"])
+    assert action.status == "success"
+    assert action.attempts == 3
+
+
+async def test_concurrent_actions_on_one_server_exactly_one_wins(client, app, user, factory):
+    server = await factory.server(user)
+    app.state.runtime.driver.delay = 1.0  # the winner's action is still running when the rest land
+    url = f"/api/v1/servers/{server['id']}"
+    requests = [client.post(f"{url}/{cmd}/", headers=user.headers)
+                for cmd in ("stop", "reboot", "stop", "reboot", "stop", "reboot")]  # fmt: skip
+
+    responses = await asyncio.gather(*requests)
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200, 400, 400, 400, 400, 400]
+    for response in responses:
+        if response.status_code == 400:
+            assert response.json()["code"] == "invalid_state"
+
+
+async def test_status_guard_lets_one_of_two_sessions_win(app, user, factory):
+    """The guard itself: two transactions move one server out of 'active'."""
+    server = await factory.server(user)
+    from vpsorg.servers import repository
+
+    async def attempt(target: str) -> bool:
+        async with transaction(app.state.runtime.sessions) as session:
+            return await repository.transition(session, server["id"], ["active"], target)
+
+    results = await asyncio.gather(attempt("stopping"), attempt("rebooting"))
+    assert sorted(results) == [False, True]
+
+
+async def test_busy_server_rejects_actions_with_its_status(client, app, user, factory):
+    app.state.runtime.driver.delay = 0.5
+    server = await factory.server(user, wait=None)
+
+    response = await client.post(f"/api/v1/servers/{server['id']}/start/", headers=user.headers)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_state"
+    assert "provisioning" in response.json()["detail"]
+
+
+async def test_start_on_running_and_stop_on_stopped_are_400(client, user, factory):
+    server = await factory.server(user)
+    url = f"/api/v1/servers/{server['id']}"
+
+    start = await client.post(f"{url}/start/", headers=user.headers)
+    assert start.status_code == 400 and "already running" in start.json()["detail"]
+
+    await client.post(f"{url}/stop/", headers=user.headers)
+    await factory.wait_for(user, server["id"], "stopped")
+    for command in ("stop", "reboot"):
+        response = await client.post(f"{url}/{command}/", headers=user.headers)
+        assert response.status_code == 400 and "not running" in response.json()["detail"]
+
+
+async def test_suspended_server_actions_are_402(client, app, user, factory):
+    server = await factory.server(user)
+    async with transaction(app.state.runtime.sessions) as session:
+        row = await session.get(Server, server["id"])
+        row.status = "suspended"
+
+    for command in ("start", "stop", "reboot"):
+        response = await client.post(
+            f"/api/v1/servers/{server['id']}/{command}/", headers=user.headers
+        )
+        assert response.status_code == 402
+        assert response.json()["code"] == "account_suspended"
+
+
+async def test_delete_while_provisioning_waits_for_create_then_destroys(client, app, user, factory):
+    app.state.runtime.driver.delay = 0.2
+    server = await factory.server(user, wait=None)
+
+    response = await client.delete(f"/api/v1/servers/{server['id']}/", headers=user.headers)
+
+    assert response.status_code == 204
+    actions = await _wait_actions_done(app, server["id"])
+    assert [(a.command, a.status) for a in actions] == [
+        ("create", "success"),
+        ("delete", "success"),
+    ]
+    assert actions[0].finished_at <= actions[1].started_at
+    async with transaction(app.state.runtime.sessions) as session:
+        row = await session.get(Server, server["id"])
+        assert (row.status, row.ipv4_address, row.ipv6_address) == ("deleted", None, None)
+    assert await app.state.runtime.driver.state(f"vps-{server['id']}") == "missing"
+
+
+async def test_expired_lease_is_reclaimed_and_the_old_owner_cannot_finish(app, user, factory):
+    await app.state.runtime.close()  # stop the embedded worker: this test drives the queue
+    server = await factory.server(user, wait=None)
+    sessions = app.state.runtime.sessions
+
+    async with transaction(sessions) as session:
+        first = await queue.claim(session, "worker-a", lease_seconds=30)
+    assert first is not None and first.server_id == server["id"]
+    async with transaction(sessions) as session:
+        assert await queue.claim(session, "worker-b", lease_seconds=30) is None
+
+    later = clock.utcnow() + timedelta(seconds=31)
+    clock.set_clock(lambda: later)
+    try:
+        async with transaction(sessions) as session:
+            second = await queue.claim(session, "worker-b", lease_seconds=30)
+        assert second is not None and second.id == first.id and second.attempts == 2
+        async with transaction(sessions) as session:
+            assert not await queue.finish(session, first.id, "worker-a")
+            assert await queue.finish(session, first.id, "worker-b")
+    finally:
+        clock.set_clock(None)
+    [action] = await _actions(app, server["id"])
+    assert (action.status, action.claimed_by) == ("success", "worker-b")
+
+
+async def test_actions_of_one_server_run_in_order(app, user, factory):
+    await app.state.runtime.close()
+    server = await factory.server(user, wait=None)
+    sessions = app.state.runtime.sessions
+    async with transaction(sessions) as session:
+        queue.enqueue(session, server["id"], user.account_id, "delete")
+
+    async with transaction(sessions) as session:
+        create = await queue.claim(session, "w1", 30)
+    async with transaction(sessions) as session:
+        blocked = await queue.claim(session, "w2", 30)
+    assert create is not None and create.command == "create"
+    assert blocked is None
+    async with transaction(sessions) as session:
+        await queue.finish(session, create.id, "w1")
+    async with transaction(sessions) as session:
+        delete = await queue.claim(session, "w2", 30)
+    assert delete is not None and delete.command == "delete"
+
+
+async def test_usage_is_sampled_periodically(app, user, factory):
+    server = await factory.server(user)
+    worker = app.state.runtime.worker
+    worker.settings.usage_interval = 0.0001
+
+    assert await worker.sample_usage() >= 1
+    async with transaction(app.state.runtime.sessions) as session:
+        row = await session.get(Server, server["id"])
+        assert row.usage_sampled_at is not None
+        assert row.memory_used_mb > 0

@@ -1,0 +1,88 @@
+"""The driver contract (drivers/base.py), run against every driver available here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from vpsorg.drivers.base import Driver, MachineSpec, MachineState, PermanentDriverError
+from vpsorg.drivers.simulator import SimulatorDriver
+
+SPEC = MachineSpec(
+    name="vps-contract", hostname="contract.example.com", vcpus=1, memory_mb=512, disk_gb=5,
+    os_slug="debian-12", ipv4_address="203.0.113.50", ipv4_gateway="203.0.113.1",
+    ipv6_address="2001:db8:1::50", ipv6_gateway="2001:db8:1::1",
+)  # fmt: skip
+
+
+@pytest.fixture(params=["simulator"])
+async def driver(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Driver]:
+    instance: Driver = SimulatorDriver(tmp_path / "sim", delay=0)
+    await instance.probe()
+    yield instance
+    await instance.delete(SPEC.name)
+    await instance.close()
+
+
+async def test_create_leaves_the_machine_running_and_is_repeatable(driver):
+    await driver.create(SPEC)
+    assert await driver.state(SPEC.name) == MachineState.RUNNING
+    await driver.create(SPEC)  # a retry after a crash
+    assert await driver.state(SPEC.name) == MachineState.RUNNING
+
+
+async def test_stop_start_reboot_and_their_repeats(driver):
+    await driver.create(SPEC)
+    await driver.stop(SPEC.name, timeout=5)
+    assert await driver.state(SPEC.name) == MachineState.STOPPED
+    await driver.stop(SPEC.name, timeout=5)
+    assert await driver.state(SPEC.name) == MachineState.STOPPED
+    await driver.start(SPEC.name)
+    await driver.start(SPEC.name)
+    assert await driver.state(SPEC.name) == MachineState.RUNNING
+    await driver.reboot(SPEC.name)
+    assert await driver.state(SPEC.name) == MachineState.RUNNING
+
+
+async def test_delete_removes_and_repeats_safely(driver):
+    await driver.create(SPEC)
+    await driver.delete(SPEC.name)
+    assert await driver.state(SPEC.name) == MachineState.MISSING
+    assert await driver.usage(SPEC.name) is None
+    await driver.delete(SPEC.name)
+
+
+async def test_missing_machine_is_reported_not_raised(driver):
+    assert await driver.state("vps-never") == MachineState.MISSING
+    assert await driver.usage("vps-never") is None
+    with pytest.raises(PermanentDriverError):
+        await driver.start("vps-never")
+
+
+async def test_usage_is_plausible(driver):
+    await driver.create(SPEC)
+    usage = await driver.usage(SPEC.name)
+    assert usage is not None
+    assert 0 <= usage.cpu_percent <= 100
+    assert 0 < usage.memory_used_mb <= SPEC.memory_mb
+    assert 0 <= usage.disk_used_gb <= SPEC.disk_gb
+    assert usage.bandwidth_used_gb >= 0
+
+
+async def test_simulator_faults_are_consumed(tmp_path):
+    sim = SimulatorDriver(tmp_path, delay=0)
+    sim.inject_fault("create", "boom", times=2)
+    for _ in range(2):
+        with pytest.raises(PermanentDriverError, match="boom"):
+            await sim.create(SPEC)
+    assert await sim.state(SPEC.name) == MachineState.MISSING
+    await sim.create(SPEC)
+    assert await sim.state(SPEC.name) == MachineState.RUNNING
+    with pytest.raises(ValueError, match="unknown operation"):
+        sim.inject_fault("explode")
+
+
+async def test_simulator_state_survives_a_new_instance(tmp_path):
+    await SimulatorDriver(tmp_path, delay=0).create(SPEC)
+    assert await SimulatorDriver(tmp_path, delay=0).state(SPEC.name) == MachineState.RUNNING
