@@ -3,10 +3,12 @@
 from vpsorg.accounts.models import Account, CreditEntry
 from vpsorg.actions.models import Action
 from vpsorg.auth.models import ApiToken
+from vpsorg.billing.models import ServerCharge
 from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
+from vpsorg.hosts.models import Host
 from vpsorg.servers.models import Server
 
 __all__ = [
-    "Account", "Action", "ApiToken", "CreditEntry", "Location", "OperatingSystem", "Plan",
-    "Server", "SshKey",
+    "Account", "Action", "ApiToken", "CreditEntry", "Host", "Location", "OperatingSystem",
+    "Plan", "Server", "ServerCharge", "SshKey",
 ]  # fmt: skip

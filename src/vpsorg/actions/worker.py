@@ -21,6 +21,7 @@ from vpsorg.actions import queue
 from vpsorg.clock import utcnow
 from vpsorg.db import transaction
 from vpsorg.drivers.base import DriverError, RetriableDriverError
+from vpsorg.hosts.models import Host
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server, ServerStatus, machine_name
 
@@ -172,7 +173,8 @@ class Worker:
         cutoff = utcnow() - timedelta(seconds=self.settings.usage_interval)
         async with transaction(self.runtime.sessions) as session:
             rows = await session.execute(
-                select(Server.id, Server.provisioned_at)
+                select(Server.id, Host.uri)
+                .outerjoin(Host, Server.host_id == Host.id)
                 .where(
                     Server.status.in_([ServerStatus.ACTIVE, ServerStatus.STOPPED]),
                     Server.provisioned_at.is_not(None),
@@ -181,10 +183,10 @@ class Worker:
                 .order_by(Server.id)
                 .limit(limit)
             )
-            server_ids = [row.id for row in rows]
+            targets = [(row.id, row.uri) for row in rows]
         sampled = 0
-        for server_id in server_ids:
-            usage = await self.runtime.driver.usage(machine_name(server_id))
+        for server_id, host_uri in targets:
+            usage = await self.runtime.driver.usage(machine_name(server_id), host_uri=host_uri)
             if usage is None:
                 continue
             async with transaction(self.runtime.sessions) as session:

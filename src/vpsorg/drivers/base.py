@@ -13,6 +13,8 @@ Post-conditions every driver must meet (the contract tests in ``tests/drivers`` 
   missing machine all succeed: every operation is safe to repeat.
 * ``stop`` is graceful first and forced after ``timeout`` seconds.
 * ``state`` never raises for a missing machine; it answers ``MISSING``.
+* ``host_uri`` names the hypervisor host the scheduler placed the machine on (a libvirt
+  URI such as ``qemu+ssh://kvm1/system``); ``None`` means the driver's default host.
 * Failures raise ``RetriableDriverError`` (the worker retries with backoff, e.g. the host
   was unreachable) or ``PermanentDriverError`` (recorded on the action, e.g. the image is
   missing). Anything else is treated as permanent.
@@ -51,6 +53,7 @@ class MachineSpec:
     ipv6_address: str | None = None
     ipv6_prefix: int = 64
     ipv6_gateway: str | None = None
+    host_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,27 +105,27 @@ class Driver(ABC):
         """Build and boot the machine."""
 
     @abstractmethod
-    async def start(self, name: str) -> None:
+    async def start(self, name: str, *, host_uri: str | None = None) -> None:
         """Boot a stopped machine."""
 
     @abstractmethod
-    async def stop(self, name: str, timeout: float) -> None:
+    async def stop(self, name: str, timeout: float, *, host_uri: str | None = None) -> None:
         """Shut down gracefully; force off after ``timeout`` seconds."""
 
     @abstractmethod
-    async def reboot(self, name: str) -> None:
+    async def reboot(self, name: str, *, host_uri: str | None = None) -> None:
         """Restart a running machine gracefully."""
 
     @abstractmethod
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, *, host_uri: str | None = None) -> None:
         """Destroy the machine and everything it owns (disks, seeds)."""
 
     @abstractmethod
-    async def state(self, name: str) -> MachineState:
+    async def state(self, name: str, *, host_uri: str | None = None) -> MachineState:
         """What the hypervisor says about the machine right now."""
 
     @abstractmethod
-    async def usage(self, name: str) -> Usage | None:
+    async def usage(self, name: str, *, host_uri: str | None = None) -> Usage | None:
         """Resource usage now, or ``None`` when the machine is missing."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook

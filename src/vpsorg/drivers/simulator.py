@@ -60,17 +60,17 @@ class SimulatorDriver(Driver):
         else:
             self._set_running(spec.name, True)
 
-    async def start(self, name: str) -> None:
+    async def start(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("start", name)
         self._require(name)
         self._set_running(name, True)
 
-    async def stop(self, name: str, timeout: float) -> None:
+    async def stop(self, name: str, timeout: float, *, host_uri: str | None = None) -> None:
         await self._transition("stop", name)
         self._require(name)
         self._set_running(name, False)
 
-    async def reboot(self, name: str) -> None:
+    async def reboot(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("reboot", name)
         record = self._require(name)
         if record["state"] != "running":
@@ -78,17 +78,17 @@ class SimulatorDriver(Driver):
         self._set_running(name, False)
         self._set_running(name, True)
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("delete", name)
         self._path(name).unlink(missing_ok=True)
 
-    async def state(self, name: str) -> MachineState:
+    async def state(self, name: str, *, host_uri: str | None = None) -> MachineState:
         record = self._read(name)
         if record is None:
             return MachineState.MISSING
         return MachineState(record["state"])
 
-    async def usage(self, name: str) -> Usage | None:
+    async def usage(self, name: str, *, host_uri: str | None = None) -> Usage | None:
         record = self._read(name)
         if record is None:
             return None

@@ -38,6 +38,7 @@ class Job:
     command: str
     server_id: int
     machine: str
+    host_uri: str | None
     spec: MachineSpec | None
 
 
@@ -47,7 +48,8 @@ async def prepare(session: AsyncSession, action: Action) -> Job:
     spec = None
     if action.command == ActionCommand.CREATE:
         spec = await _machine_spec(session, server)
-    return Job(action.id, action.command, server.id, server.machine_name, spec)
+    host_uri = server.host.uri if server.host is not None else None
+    return Job(action.id, action.command, server.id, server.machine_name, host_uri, spec)
 
 
 async def _machine_spec(session: AsyncSession, server: Server) -> MachineSpec:
@@ -63,6 +65,7 @@ async def _machine_spec(session: AsyncSession, server: Server) -> MachineSpec:
         ipv4_gateway=gateway(location.ipv4_pool),
         ipv6_address=server.ipv6_address, ipv6_prefix=prefix_length(location.ipv6_pool),
         ipv6_gateway=gateway(location.ipv6_pool),
+        host_uri=server.host.uri if server.host is not None else None,
     )  # fmt: skip
 
 
@@ -72,17 +75,17 @@ async def perform(driver: Driver, job: Job) -> Usage | None:
         assert job.spec is not None
         await driver.create(job.spec)
     elif job.command == ActionCommand.START:
-        await driver.start(job.machine)
+        await driver.start(job.machine, host_uri=job.host_uri)
     elif job.command == ActionCommand.STOP:
-        await driver.stop(job.machine, STOP_TIMEOUT_SECONDS)
+        await driver.stop(job.machine, STOP_TIMEOUT_SECONDS, host_uri=job.host_uri)
     elif job.command == ActionCommand.REBOOT:
-        await driver.reboot(job.machine)
+        await driver.reboot(job.machine, host_uri=job.host_uri)
     elif job.command == ActionCommand.DELETE:
-        await driver.delete(job.machine)
+        await driver.delete(job.machine, host_uri=job.host_uri)
         return None
     else:
         raise ValueError(f"unknown command {job.command!r}")
-    return await driver.usage(job.machine)
+    return await driver.usage(job.machine, host_uri=job.host_uri)
 
 
 async def succeeded(session: AsyncSession, job: Job, usage: Usage | None) -> None:

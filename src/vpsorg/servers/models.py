@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.clock import utcnow
 from vpsorg.db import Base
+from vpsorg.hosts.models import Host
 
 
 class ServerStatus(StrEnum):
@@ -59,6 +60,9 @@ class Server(Base):
         ForeignKey("ssh_keys.id", ondelete="SET NULL"), default=None
     )
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), default=None, index=True)
+    # Metered up to (exclusive) this hour index; see billing/metering.py.
+    billed_hours: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Unique among non-NULL values: no address is ever held by two servers at once.
     ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)
     ipv6_address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)
@@ -77,6 +81,7 @@ class Server(Base):
     plan: Mapped[Plan] = relationship(lazy="joined", innerjoin=True)
     os: Mapped[OperatingSystem] = relationship(lazy="joined", innerjoin=True)
     location: Mapped[Location] = relationship(lazy="joined", innerjoin=True)
+    host: Mapped[Host | None] = relationship(lazy="joined")
 
     @property
     def machine_name(self) -> str:

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vpsorg.clock import utcnow
+from vpsorg.db import Base
+
+
+class ServerCharge(Base):
+    """One metered server-hour. The unique key makes each hour chargeable exactly once."""
+
+    __tablename__ = "server_charges"
+    __table_args__ = (UniqueConstraint("server_id", "hour"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    hour: Mapped[int] = mapped_column(Integer)  # 0 = the hour that starts at created_at
+    amount_micros: Mapped[int] = mapped_column(BigInteger)
+    credit_entry_id: Mapped[int | None] = mapped_column(ForeignKey("credit_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
