@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -50,14 +51,22 @@ class Worker:
 
     # -- running -----------------------------------------------------------------------
 
+    def periodic_jobs(self) -> list[tuple[str, float, Callable[[], Awaitable[object]]]]:
+        """(name, interval in seconds, job): housekeeping every worker runs on a timer.
+
+        Each job must be safe when several workers run it at once (they claim their rows).
+        """
+        return [("usage-sampler", self.settings.usage_interval, self.sample_usage)]
+
     def start(self) -> None:
-        """Start the claim loops and the usage sampler as tasks of the running loop."""
+        """Start the claim loops and the periodic jobs as tasks of the running loop."""
         log.info("worker %s starting with concurrency %d", self.id, self.concurrency)
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name=f"worker-{n}")
             for n in range(self.concurrency)
         ]
-        self._tasks.append(asyncio.create_task(self._usage_loop(), name="usage-sampler"))
+        for name, interval, job in self.periodic_jobs():
+            self._tasks.append(asyncio.create_task(self._every(interval, name, job), name=name))
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -159,14 +168,16 @@ class Worker:
 
     # -- usage sampling ----------------------------------------------------------------
 
-    async def _usage_loop(self) -> None:
+    async def _every(
+        self, interval: float, name: str, job: Callable[[], Awaitable[object]]
+    ) -> None:
         while not self._stopping:
             try:
-                await self.sample_usage()
+                await job()
             except Exception:
-                log.exception("usage sampling failed")
+                log.exception("periodic job %s failed", name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_event.wait(), self.settings.usage_interval)
+                await asyncio.wait_for(self._stop_event.wait(), interval)
 
     async def sample_usage(self, limit: int = 100) -> int:
         """Refresh resource usage of servers whose sample is older than the interval."""
