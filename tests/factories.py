@@ -54,7 +54,7 @@ class Factory:
         assert response.status_code == 201, response.text
         server: dict[str, Any] = response.json()
         if wait:
-            server = await self.wait_for(user, server["id"], wait)
+            server = {**await self.wait_for(user, server["id"], wait), "action": server["action"]}
         return server
 
     async def wait_for(

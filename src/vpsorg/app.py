@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from vpsorg import __version__
+from vpsorg.actions.endpoints import router as actions_router
 from vpsorg.catalog.endpoints import router as catalog_router
 from vpsorg.config import Settings, get_settings
 from vpsorg.errors import install_error_handlers
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = Runtime(settings)
         app.state.runtime = runtime
         await runtime.probe_driver()
+        runtime.listen_for_actions()
         if settings.embedded_worker:
             runtime.start_worker()
         try:
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(servers_router)
+    app.include_router(actions_router)
     app.include_router(catalog_router)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     _describe_errors_truthfully(app)

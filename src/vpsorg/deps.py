@@ -27,6 +27,16 @@ DbSession = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
 async def _current_account(request: Request, session: DbSession) -> Account:
+    return await authenticate(request, session)
+
+
+async def _current_account_briefly(request: Request) -> Account:
+    """Authenticate in a short transaction of its own (for long-polling routes)."""
+    async with request.app.state.runtime.sessions() as session:
+        return await authenticate(request, session)
+
+
+async def authenticate(request: Request, session: AsyncSession) -> Account:
     header = request.headers.get("authorization")
     if not header:
         raise NotAuthenticated("Authentication credentials were not provided.")
@@ -41,3 +51,5 @@ async def _current_account(request: Request, session: DbSession) -> Account:
 
 
 CurrentAccount = Annotated[Account, Depends(_current_account)]
+BrieflyAuthenticatedAccount = Annotated[Account, Depends(_current_account_briefly)]
+"""Like CurrentAccount, but holds no database connection for the rest of the request."""

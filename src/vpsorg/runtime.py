@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from vpsorg.actions.notifier import ActionNotifier
 from vpsorg.actions.worker import Worker
 from vpsorg.config import Settings
 from vpsorg.db import create_engine, session_factory
@@ -22,6 +23,7 @@ class Runtime:
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.driver: Driver = create_driver(settings)
         self.worker: Worker | None = None
+        self.notifier = ActionNotifier()
 
     async def probe_driver(self) -> str:
         """Probe the driver once; a broken driver is reported here, not at the first action."""
@@ -38,8 +40,15 @@ class Runtime:
         if self.worker is not None:
             self.worker.wake()
 
+    def listen_for_actions(self) -> None:
+        """Let long-polls hear about actions finished by other processes (PostgreSQL)."""
+        if not self.settings.is_sqlite:
+            dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.notifier.listen_postgres(dsn)
+
     async def close(self, grace: float = 10.0) -> None:
         if self.worker is not None:
             await self.worker.stop(grace)
+        await self.notifier.close()
         await self.driver.close()
         await self.engine.dispose()

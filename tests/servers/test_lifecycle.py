@@ -41,11 +41,15 @@ async def test_full_cycle_with_every_status_visible(client, user, factory):
     ]:
         response = await client.post(f"{url}/{command}/", headers=user.headers)
         assert response.status_code == 200, response.text
-        assert response.json() == {
+        body = response.json()
+        action = body.pop("action")
+        assert body == {
             "status": "success",
             "message": f"Server is {during}",
             "server": {"id": server["id"], "name": "web-server-02", "status": during},
         }
+        assert (action["command"], action["server_id"]) == (command, server["id"])
+        assert action["status"] in ("running", "success")
         await factory.wait_for(user, server["id"], after)
 
     response = await client.delete(f"{url}/", headers=user.headers)

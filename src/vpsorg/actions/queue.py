@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from vpsorg.actions.models import Action, ActionCommand, ActionStatus
+from vpsorg.actions.notifier import CHANNEL
 from vpsorg.clock import utcnow
 
 UNFINISHED = (ActionStatus.PENDING, ActionStatus.RUNNING)
@@ -102,7 +103,10 @@ async def finish(
     error_code: str | None = None,
     error: str | None = None,
 ) -> bool:
-    """Record the outcome. False when the caller no longer holds the action."""
+    """Record the outcome. False when the caller no longer holds the action.
+
+    On PostgreSQL the same transaction notifies long-polling API processes.
+    """
     result = await session.execute(
         update(Action)
         .where(_held_by(action_id, worker_id))
@@ -115,6 +119,11 @@ async def finish(
             lease_until=None,
         )
     )
+    if result.rowcount and session.bind.dialect.name == "postgresql":  # type: ignore[attr-defined]
+        await session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": CHANNEL, "payload": str(action_id)},
+        )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from vpsorg.actions import queue
 from vpsorg.clock import utcnow
 from vpsorg.db import transaction
-from vpsorg.drivers.base import DriverError, RetriableDriverError
+from vpsorg.drivers.base import DriverError, RetriableDriverError, Usage
 from vpsorg.hosts.models import Host
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server, ServerStatus, machine_name
@@ -102,21 +102,19 @@ class Worker:
             action = await queue.claim(session, self.id, self.settings.action_lease_seconds)
             if action is None:
                 return False
-            if action.attempts > self.settings.action_max_attempts:
-                job = await lifecycle.prepare(session, action)
-                await queue.finish(
-                    session, action.id, self.id, error_code="too_many_attempts",
-                    error=f"Gave up after {action.attempts - 1} attempts.",
-                )  # fmt: skip
-                await lifecycle.failed(session, job)
-                return True
             job = await lifecycle.prepare(session, action)
+        if action.attempts > self.settings.action_max_attempts:
+            gave_up = f"Gave up after {action.attempts - 1} attempts."
+            await self._finish(job, None, ("too_many_attempts", gave_up))
+            return True
         await self._execute(job, attempts=action.attempts)
         return True
 
     async def _execute(self, job: lifecycle.Job, attempts: int) -> None:
         log.info("action %d: %s %s (attempt %d)", job.action_id, job.command, job.machine, attempts)
         renewer = asyncio.create_task(self._renew_lease(job.action_id))
+        usage = None
+        error: tuple[str, str] | None = None
         try:
             usage = await lifecycle.perform(self.runtime.driver, job)
         except asyncio.CancelledError:
@@ -131,25 +129,31 @@ class Worker:
             await self._release(job, delay=delay)
             return
         except Exception as exc:
-            code = exc.code if isinstance(exc, DriverError) else "internal_error"
             log.warning("action %d: failed: %s", job.action_id, exc)
-            async with transaction(self.runtime.sessions) as session:
-                if await queue.finish(
-                    session, job.action_id, self.id, error_code=code, error=str(exc)
-                ):
-                    await lifecycle.failed(session, job)
-            return
+            error = (exc.code if isinstance(exc, DriverError) else "internal_error", str(exc))
         finally:
             renewer.cancel()
+        await self._finish(job, usage, error)
+
+    async def _finish(
+        self, job: lifecycle.Job, usage: Usage | None, error: tuple[str, str] | None
+    ) -> None:
+        """Record the outcome, unless another worker has taken the action over meanwhile."""
+        code, message = error or (None, None)
         async with transaction(self.runtime.sessions) as session:
-            if await queue.finish(session, job.action_id, self.id):
+            held = await queue.finish(
+                session, job.action_id, self.id, error_code=code, error=message
+            )
+            if held and error:
+                await lifecycle.failed(session, job)
+            elif held:
                 await lifecycle.succeeded(session, job, usage)
-            else:
-                log.warning(
-                    "action %d: lease lost before finishing; outcome left to its new owner",
-                    job.action_id,
-                )
-        log.info("action %d: %s %s done", job.action_id, job.command, job.machine)
+        if not held:
+            log.warning("action %d: lease lost; outcome left to its new owner", job.action_id)
+            return
+        self.runtime.notifier.notify(job.action_id)
+        log.info("action %d: %s %s %s", job.action_id, job.command, job.machine,
+                 f"failed: {message}" if error else "done")  # fmt: skip
 
     async def _release(self, job: lifecycle.Job, delay: float) -> None:
         async with transaction(self.runtime.sessions) as session:

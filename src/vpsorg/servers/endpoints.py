@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from vpsorg.actions.endpoints import action_out
 from vpsorg.api import PageNumber, PathId, PerPage, error_responses, page_links
 from vpsorg.deps import CurrentAccount, DbSession
 from vpsorg.servers import repository, service
@@ -109,8 +110,10 @@ async def create_server(
     body: ServerCreate, account: CurrentAccount, session: DbSession
 ) -> ServerCreated:
     """Deploy a new server. It is `provisioning` until a worker has built it."""
-    server, _action = await service.create_server(session, account, body)
-    return ServerCreated(**detail(server).model_dump(), message=service.CREATE_MESSAGE)
+    server, action = await service.create_server(session, account, body)
+    return ServerCreated(
+        **dict(detail(server)), message=service.CREATE_MESSAGE, action=action_out(action)
+    )
 
 
 @router.get("/{server_id}/", response_model=ServerDetail, responses=error_responses(401, 404))
@@ -152,10 +155,11 @@ def _power_route(name: str, doc: str):  # type: ignore[no-untyped-def]
     async def power(
         server: OwnedServer, account: CurrentAccount, session: DbSession
     ) -> PowerActionResult:
-        server, _action = await service.request_power(session, account, server, name)
+        server, action = await service.request_power(session, account, server, name)
         return PowerActionResult(
             message=service.POWER_COMMANDS[name].message,
             server=ServerRef(id=server.id, name=server.name, status=server.status),
+            action=action_out(action),
         )
 
     power.__name__ = f"{name}_server"

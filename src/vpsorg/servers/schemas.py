@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from vpsorg.actions.schemas import ActionOut
 from vpsorg.schemas import Page, PatchBody, RequestBody, UtcDatetime
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -116,6 +117,7 @@ class ServerDetail(BaseModel):
 
 class ServerCreated(ServerDetail):
     message: str
+    action: ActionOut
 
 
 class ServerList(Page):
@@ -132,3 +134,4 @@ class PowerActionResult(BaseModel):
     status: str = "success"
     message: str
     server: ServerRef
+    action: ActionOut

@@ -1,0 +1,113 @@
+"""Actions a client can wait on: one, several at once, a server's history, long-polling."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from vpsorg.actions import repository
+from vpsorg.actions.models import Action, ActionStatus
+from vpsorg.actions.schemas import ActionErrorOut, ActionList, ActionOut
+from vpsorg.api import PageNumber, PathId, PerPage, error_responses, page_links
+from vpsorg.deps import BrieflyAuthenticatedAccount, CurrentAccount, DbSession
+from vpsorg.errors import InvalidParameters, NotFound
+from vpsorg.servers import service as servers
+
+router = APIRouter(prefix="/api/v1", tags=["actions"])
+
+MAX_WAIT_SECONDS = 60.0
+RECHECK_SECONDS = 1.0
+FINISHED = (ActionStatus.SUCCESS, ActionStatus.ERROR)
+
+
+def action_out(action: Action) -> ActionOut:
+    error = None
+    if action.status == ActionStatus.ERROR:
+        error = ActionErrorOut(code=action.error_code or "error", message=action.error or "")
+    return ActionOut(
+        id=action.id, command=action.command,
+        status=action.status if action.status in FINISHED else "running",
+        progress=action.progress, server_id=action.server_id,
+        started_at=action.started_at or action.created_at, finished_at=action.finished_at,
+        error=error,
+    )  # fmt: skip
+
+
+@router.get(
+    "/actions/{action_id}/", response_model=ActionOut, responses=error_responses(400, 401, 404)
+)
+async def get_action(
+    request: Request,
+    action_id: PathId,
+    account: BrieflyAuthenticatedAccount,
+    wait: Annotated[
+        float,
+        Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for the action to finish"),
+    ] = 0,
+) -> ActionOut:
+    """One action. With `wait`, answers as soon as it finishes (or when `wait` runs out)."""
+    runtime = request.app.state.runtime
+    deadline = time.monotonic() + wait
+    while True:
+        async with runtime.sessions() as session:  # a short read; nothing held while waiting
+            action = await repository.get_owned(session, account.id, action_id)
+        if action is None:
+            raise NotFound(f"Action {action_id} not found.")
+        remaining = deadline - time.monotonic()
+        if action.status in FINISHED or remaining <= 0:
+            return action_out(action)
+        await runtime.notifier.wait(action_id, min(remaining, RECHECK_SECONDS))
+
+
+@router.get("/actions/", response_model=ActionList, responses=error_responses(400, 401))
+async def list_actions(
+    request: Request,
+    account: CurrentAccount,
+    session: DbSession,
+    id: Annotated[
+        list[int] | None, Query(description="Only these actions: ?id=1&id=2 (at most 100)")
+    ] = None,
+    page: PageNumber = 1,
+    per_page: PerPage = 50,
+) -> ActionList:
+    """The account's actions, newest first; or exactly the ones named with `id`."""
+    if id is not None:
+        if len(id) > 100 or any(i < 1 for i in id):
+            raise InvalidParameters.field("id", "Give 1 to 100 positive action ids.")
+        actions = await repository.get_many_owned(session, account.id, id)
+        return ActionList(
+            count=len(actions), next=None, previous=None, results=[action_out(a) for a in actions]
+        )
+    total, actions = await repository.history(
+        session, account.id, None, (page - 1) * per_page, per_page
+    )
+    next_url, previous_url = page_links(request, page, per_page, total)
+    return ActionList(
+        count=total, next=next_url, previous=previous_url, results=[action_out(a) for a in actions]
+    )
+
+
+@router.get(
+    "/servers/{server_id}/actions/", response_model=ActionList, responses=error_responses(401, 404)
+)
+async def server_actions(
+    request: Request,
+    server_id: PathId,
+    account: CurrentAccount,
+    session: DbSession,
+    page: PageNumber = 1,
+    per_page: PerPage = 50,
+) -> ActionList:
+    """A server's action history, newest first."""
+    await servers.get_server(session, account, server_id)
+    total, actions = await repository.history(
+        session, account.id, server_id, (page - 1) * per_page, per_page
+    )
+    if not actions and page == 1:
+        raise NotFound(f"Server {server_id} not found.")
+    next_url, previous_url = page_links(request, page, per_page, total)
+    return ActionList(
+        count=total, next=next_url, previous=previous_url, results=[action_out(a) for a in actions]
+    )

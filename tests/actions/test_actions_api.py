@@ -1,0 +1,138 @@
+"""Actions through the API: the object, batch polling, history, long-polling."""
+
+from __future__ import annotations
+
+import asyncio
+
+from vpsorg import clock
+from vpsorg.actions.models import Action
+from vpsorg.db import transaction
+
+ACTION_FIELDS = {"id", "command", "status", "progress", "server_id", "started_at",
+                 "finished_at", "error"}  # fmt: skip
+
+
+async def test_create_and_power_responses_carry_their_action(client, user, factory):
+    created = await client.post(
+        "/api/v1/servers/", json={"name": "web", "plan_id": 1, "os_id": 5, "location": "us-west"},
+        headers=user.headers,
+    )  # fmt: skip
+    action = created.json()["action"]
+    assert set(action) == ACTION_FIELDS
+    assert (action["command"], action["status"], action["error"]) == ("create", "running", None)
+    assert action["server_id"] == created.json()["id"]
+
+    done = await client.get(f"/api/v1/actions/{action['id']}/?wait=5", headers=user.headers)
+    assert done.status_code == 200
+    body = done.json()
+    assert (body["status"], body["progress"]) == ("success", 100)
+    assert body["finished_at"].endswith("Z")
+
+
+async def test_long_poll_answers_soon_after_the_action_finishes(client, app, user, factory):
+    app.state.runtime.driver.delay = 0.5
+    server = await factory.server(user, wait=None)
+    action_id = server["action"]["id"]
+
+    response = await client.get(f"/api/v1/actions/{action_id}/?wait=10", headers=user.headers)
+    answered_at = clock.utcnow()
+
+    assert response.json()["status"] == "success"
+    async with transaction(app.state.runtime.sessions) as session:
+        finished_at = (await session.get(Action, action_id)).finished_at
+    # Woken by the worker's notification, not by the 1 s re-check.
+    latency = (answered_at - finished_at).total_seconds()
+    print(f"long-poll latency after the action finished: {latency * 1000:.1f} ms")
+    assert 0 <= latency < 0.1, latency
+
+
+async def test_long_poll_times_out_with_the_running_action(client, app, user, factory):
+    app.state.runtime.driver.delay = 3
+    server = await factory.server(user, wait=None)
+    action_id = server["action"]["id"]
+
+    response = await client.get(f"/api/v1/actions/{action_id}/?wait=0.3", headers=user.headers)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "running"
+    assert response.json()["finished_at"] is None
+
+
+async def test_wait_is_bounded_and_validated(client, user, factory):
+    server = await factory.server(user, wait=None)
+    action_id = server["action"]["id"]
+    for bad in ("-1", "61", "soon"):
+        response = await client.get(
+            f"/api/v1/actions/{action_id}/?wait={bad}", headers=user.headers
+        )
+        assert response.status_code == 400, bad
+
+
+async def test_batch_polling_by_ids(client, user, factory):
+    first = await factory.server(user, name="a")
+    second = await factory.server(user, name="b")
+    ids = [first["action"]["id"], second["action"]["id"]]
+
+    response = await client.get(
+        f"/api/v1/actions/?id={ids[0]}&id={ids[1]}&id=999999", headers=user.headers
+    )
+
+    body = response.json()
+    assert body["count"] == 2
+    assert [a["id"] for a in body["results"]] == ids
+    assert all(a["status"] == "success" for a in body["results"])
+
+
+async def test_server_history_is_newest_first(client, user, factory):
+    server = await factory.server(user)
+    url = f"/api/v1/servers/{server['id']}"
+    await client.post(f"{url}/stop/", headers=user.headers)
+    await factory.wait_for(user, server["id"], "stopped")
+    await client.post(f"{url}/start/", headers=user.headers)
+    await factory.wait_for(user, server["id"], "active")
+
+    history = (await client.get(f"{url}/actions/", headers=user.headers)).json()
+
+    assert [a["command"] for a in history["results"]] == ["start", "stop", "create"]
+    paged = (await client.get(f"{url}/actions/?per_page=1&page=2", headers=user.headers)).json()
+    assert [a["command"] for a in paged["results"]] == ["stop"]
+    assert paged["count"] == 3
+
+
+async def test_failed_action_shows_its_error(client, app, user, factory):
+    app.state.runtime.driver.inject_fault("create", "no bootable disk")
+    server = await factory.server(user, wait="error")
+
+    action = (await client.get(f"/api/v1/servers/{server['id']}/actions/",
+                               headers=user.headers)).json()["results"][0]  # fmt: skip
+
+    assert action["status"] == "error"
+    assert action["error"] == {"code": "driver_failed", "message": "no bootable disk"}
+
+
+async def test_other_accounts_actions_are_invisible(client, user, factory):
+    server = await factory.server(user)
+    intruder = await factory.account()
+    action_id = server["action"]["id"]
+
+    single = await client.get(f"/api/v1/actions/{action_id}/", headers=intruder.headers)
+    batch = await client.get(f"/api/v1/actions/?id={action_id}", headers=intruder.headers)
+    history = await client.get(f"/api/v1/servers/{server['id']}/actions/", headers=intruder.headers)
+    listing = await client.get("/api/v1/actions/", headers=intruder.headers)
+
+    assert single.status_code == 404
+    assert batch.json()["count"] == 0
+    assert history.status_code == 404
+    assert listing.json()["count"] == 0
+
+
+async def test_many_long_polls_at_once(client, app, user, factory):
+    app.state.runtime.driver.delay = 0.3
+    servers = [await factory.server(user, name=f"s{n}", wait=None) for n in range(5)]
+
+    responses = await asyncio.gather(*[
+        client.get(f"/api/v1/actions/{s['action']['id']}/?wait=10", headers=user.headers)
+        for s in servers
+    ])  # fmt: skip
+
+    assert [r.json()["status"] for r in responses] == ["success"] * 5
