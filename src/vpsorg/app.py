@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from vpsorg import __version__
+from vpsorg.accounts.endpoints import router as account_router
 from vpsorg.actions.endpoints import router as actions_router
 from vpsorg.catalog.endpoints import router as catalog_router
 from vpsorg.config import Settings, get_settings
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(servers_router)
     app.include_router(actions_router)
+    app.include_router(account_router)
     app.include_router(catalog_router)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     _describe_errors_truthfully(app)

@@ -17,11 +17,15 @@ from vpsorg import migrate
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.models import MICROS, Account
 from vpsorg.auth.tokens import create_token, revoke_token
+from vpsorg.clock import isoformat
 from vpsorg.config import Settings, get_settings
 from vpsorg.db import create_engine, session_factory, transaction
 
-app = typer.Typer(help="vpsorg: a VPS control plane implementing the VPS.org Servers API.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="vpsorg: a VPS control plane implementing the VPS.org Servers API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Customer accounts and credits.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -173,12 +177,96 @@ def accounts_credit(account_id: int, amount: float) -> None:
 
     async def work(session: AsyncSession) -> int:
         kind = "topup" if amount >= 0 else "adjustment"
-        account = await accounts.add_credit(
+        entry = await accounts.add_credit(
             session, account_id, accounts.to_micros(amount), kind=kind, memo="operator"
         )
-        return account.balance_micros
+        return entry.balance_after_micros
 
     typer.echo(f"{_in_transaction(_or_exit(work)) / MICROS:.6f}")
+
+
+@accounts_app.command("show")
+def accounts_show(
+    account_id: int, entries: Annotated[int, typer.Option(help="Ledger lines to show.")] = 10
+) -> None:
+    """Balance, ledger tail, servers and their statuses."""
+    from vpsorg.accounts.repository import ledger
+    from vpsorg.servers.repository import list_owned
+
+    async def work(session: AsyncSession) -> str:
+        account = await session.get(Account, account_id)
+        if account is None:
+            typer.echo(f"vpsorg: account {account_id} not found", err=True)
+            raise typer.Exit(1)
+        burn = await accounts.hourly_burn_rate_micros(session, account.id)
+        _total, lines = await ledger(session, account.id, 0, entries)
+        count, servers = await list_owned(
+            session, account.id, status=None, location=None, offset=0, limit=1000
+        )
+        status = (
+            f"suspended since {isoformat(account.suspended_at)} ({account.suspended_reason})"
+            if account.suspended_at
+            else "active"
+        )
+        out = [
+            f"account {account.id} {account.name!r}: {status}",
+            f"balance {account.balance_micros / MICROS:.6f} credits, "
+            f"burning {burn / MICROS:.6f}/hour; servers {count} of {account.servers_limit}",
+            "",
+            "ledger (newest first):",
+            *[
+                f"  {isoformat(e.created_at)}  {e.kind:<10} {e.amount_micros / MICROS:>14.6f}"
+                f"  -> {e.balance_after_micros / MICROS:.6f}  {e.memo}"
+                for e in lines
+            ],
+            "",
+            "servers:",
+            *[f"  {s.id:>6}  {s.name:<30} {s.status:<12} {s.location_code}" for s in servers],
+        ]
+        return "\n".join(out)
+
+    typer.echo(_in_transaction(work))
+
+
+@accounts_app.command("suspend")
+def accounts_suspend(
+    account_id: int, reason: Annotated[str, typer.Option(help="Why (shown to the customer).")]
+) -> None:
+    """Suspend an account by hand: its servers are stopped and set to suspended."""
+    from vpsorg.accounts import suspension
+
+    async def work(session: AsyncSession) -> int:
+        account = await accounts.lock_account(session, account_id)
+        return await suspension.suspend(session, account, reason)
+
+    typer.echo(f"suspended; {_in_transaction(_or_exit(work))} servers suspended", err=True)
+
+
+@accounts_app.command("unsuspend")
+def accounts_unsuspend(account_id: int) -> None:
+    """Lift a suspension; suspended servers become stopped."""
+    from vpsorg.accounts import suspension
+
+    async def work(session: AsyncSession) -> int:
+        account = await accounts.lock_account(session, account_id)
+        if account.balance_micros < 0:
+            typer.echo("vpsorg: the balance is negative; add credits first", err=True)
+            raise typer.Exit(1)
+        return await suspension.unsuspend(session, account)
+
+    typer.echo(f"unsuspended; {_in_transaction(_or_exit(work))} servers now stopped", err=True)
+
+
+@accounts_app.command("limit")
+def accounts_limit(account_id: int, servers: Annotated[int, typer.Argument(min=0)]) -> None:
+    """Set the account's servers limit."""
+
+    async def work(session: AsyncSession) -> None:
+        account = await accounts.lock_account(session, account_id)
+        account.servers_limit = servers
+
+    _in_transaction(_or_exit(work))
+    typer.echo(f"servers limit is now {servers}", err=True)
 
 
 def _or_exit(

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     action_max_attempts: int = Field(default=5, ge=1)
     action_retry_base_seconds: float = Field(default=2.0, gt=0)
     usage_interval: float = Field(default=30.0, gt=0)
+    metering_interval: float = Field(default=60.0, gt=0)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     demo_credits: float = Field(default=100.0, ge=0)

@@ -30,17 +30,18 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
     """An async engine for a plain or async database URL.
 
     SQLite gets WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every
     transaction: writers queue on the database lock instead of failing with
     "database is locked" when a read transaction tries to become a write one.
+    Migrations turn foreign keys off: SQLite alters tables by copying them.
     """
     url = async_database_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_foreign_keys)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -48,14 +49,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, foreign_keys: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

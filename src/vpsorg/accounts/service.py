@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.accounts import suspension
 from vpsorg.accounts.models import MICROS, Account, CreditEntry
 from vpsorg.catalog.models import Plan
 from vpsorg.errors import NotFound
+from vpsorg.servers.models import Server, ServerStatus
 
 BACKUPS_SURCHARGE = 0.20
 
@@ -47,14 +49,36 @@ async def create_account(session: AsyncSession, name: str, credits_micros: int =
 
 async def add_credit(
     session: AsyncSession, account_id: int, amount_micros: int, *, kind: str, memo: str = ""
-) -> Account:
+) -> CreditEntry:
+    """Append a ledger entry and move the balance with it, in the caller's transaction.
+
+    A balance that falls below zero suspends the account; a top-up that lifts it above zero
+    ends a suspension that was for credits (never one an operator made).
+    """
     account = await lock_account(session, account_id)
     account.balance_micros += amount_micros
-    session.add(
-        CreditEntry(
-            account_id=account.id, kind=kind, amount_micros=amount_micros,
-            balance_after_micros=account.balance_micros, memo=memo,
-        )
+    entry = CreditEntry(
+        account_id=account.id, kind=kind, amount_micros=amount_micros,
+        balance_after_micros=account.balance_micros, memo=memo,
     )  # fmt: skip
+    session.add(entry)
     await session.flush()
-    return account
+    if account.balance_micros < 0 and account.suspended_at is None:
+        await suspension.suspend(session, account, suspension.CREDITS_REASON)
+    elif account.balance_micros > 0 and suspension.suspended_for_credits(account):
+        await suspension.unsuspend(session, account)
+    return entry
+
+
+async def hourly_burn_rate_micros(session: AsyncSession, account_id: int) -> int:
+    """What the account's live, chargeable servers cost per hour right now."""
+    rows = await session.execute(
+        select(Plan, Server.backups_enabled)
+        .join(Server, Server.plan_id == Plan.id)
+        .where(
+            Server.account_id == account_id,
+            Server.deleted_at.is_(None),
+            Server.status.not_in([ServerStatus.SUSPENDED, ServerStatus.ERROR]),
+        )
+    )
+    return sum(hourly_cost_micros(plan, backups) for plan, backups in rows.all())

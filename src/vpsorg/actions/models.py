@@ -23,6 +23,7 @@ class ActionCommand(StrEnum):
     STOP = "stop"
     REBOOT = "reboot"
     DELETE = "delete"
+    SUSPEND = "suspend"
 
 
 class Action(Base):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select, update
 
 from vpsorg.actions import queue
+from vpsorg.billing import metering
 from vpsorg.clock import utcnow
 from vpsorg.db import transaction
 from vpsorg.drivers.base import DriverError, RetriableDriverError, Usage
@@ -56,7 +57,16 @@ class Worker:
 
         Each job must be safe when several workers run it at once (they claim their rows).
         """
-        return [("usage-sampler", self.settings.usage_interval, self.sample_usage)]
+        return [
+            ("usage-sampler", self.settings.usage_interval, self.sample_usage),
+            ("metering", self.settings.metering_interval, self.charge_due_hours),
+        ]
+
+    async def charge_due_hours(self) -> int:
+        charged = await metering.charge_due_hours(self.runtime.sessions)
+        if charged:
+            self.wake()  # suspensions may have queued actions
+        return charged
 
     def start(self) -> None:
         """Start the claim loops and the periodic jobs as tasks of the running loop."""

@@ -28,10 +28,16 @@ def _run(connection: Connection) -> None:
             # Several processes may start at once; one migrates, the others wait.
             connection.execute(text(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"))
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
 
 
 async def _main() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_engine(
+        config.get_main_option("sqlalchemy.url") or "", sqlite_foreign_keys=False
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

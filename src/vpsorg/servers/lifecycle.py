@@ -29,6 +29,7 @@ OUTCOMES: dict[str, tuple[ServerStatus, ServerStatus]] = {
     ActionCommand.STOP: (ServerStatus.STOPPING, ServerStatus.STOPPED),
     ActionCommand.REBOOT: (ServerStatus.REBOOTING, ServerStatus.ACTIVE),
     ActionCommand.DELETE: (ServerStatus.DELETING, ServerStatus.DELETED),
+    ActionCommand.SUSPEND: (ServerStatus.SUSPENDED, ServerStatus.SUSPENDED),
 }
 
 
@@ -76,7 +77,7 @@ async def perform(driver: Driver, job: Job) -> Usage | None:
         await driver.create(job.spec)
     elif job.command == ActionCommand.START:
         await driver.start(job.machine, host_uri=job.host_uri)
-    elif job.command == ActionCommand.STOP:
+    elif job.command in (ActionCommand.STOP, ActionCommand.SUSPEND):
         await driver.stop(job.machine, STOP_TIMEOUT_SECONDS, host_uri=job.host_uri)
     elif job.command == ActionCommand.REBOOT:
         await driver.reboot(job.machine, host_uri=job.host_uri)
@@ -101,6 +102,8 @@ async def succeeded(session: AsyncSession, job: Job, usage: Usage | None) -> Non
 
 
 async def failed(session: AsyncSession, job: Job) -> None:
+    if job.command == ActionCommand.SUSPEND:
+        return  # the server stays suspended; the failed stop is on the action for operators
     during, _after = OUTCOMES[job.command]
     await repository.transition(session, job.server_id, [during], ServerStatus.ERROR)
 

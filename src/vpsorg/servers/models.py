@@ -61,8 +61,10 @@ class Server(Base):
     )
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), default=None, index=True)
-    # Metered up to (exclusive) this hour index; see billing/metering.py.
+    # Hours 0 .. billed_hours-1 (counted from created_at) are charged; the next hour to charge
+    # starts at next_charge_at. See billing/metering.py.
     billed_hours: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_charge_at: Mapped[datetime | None] = mapped_column(DateTime, default=None, index=True)
     # Unique among non-NULL values: no address is ever held by two servers at once.
     ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)
     ipv6_address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)

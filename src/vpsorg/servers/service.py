@@ -102,7 +102,7 @@ async def create_server(
         account_id=account.id, name=data.name, hostname=data.hostname,
         status=ServerStatus.PROVISIONING, location_code=location.code, plan_id=plan.id,
         os_id=os.id, ssh_key_id=data.ssh_key_id, backups_enabled=data.backups_enabled,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, next_charge_at=now,
     )  # fmt: skip
     session.add(server)
     await session.flush()

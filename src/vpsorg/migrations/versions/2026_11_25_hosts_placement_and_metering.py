@@ -74,6 +74,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("billed_hours", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("next_charge_at", sa.DateTime(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_servers_next_charge_at"), ["next_charge_at"])
         batch_op.create_index(batch_op.f("ix_servers_host_id"), ["host_id"], unique=False)
         batch_op.create_foreign_key(
             batch_op.f("fk_servers_host_id_hosts"), "hosts", ["host_id"], ["id"]
@@ -84,6 +86,8 @@ def downgrade() -> None:
     with op.batch_alter_table("servers", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_servers_host_id_hosts"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_servers_host_id"))
+        batch_op.drop_index(batch_op.f("ix_servers_next_charge_at"))
+        batch_op.drop_column("next_charge_at")
         batch_op.drop_column("billed_hours")
         batch_op.drop_column("host_id")
 

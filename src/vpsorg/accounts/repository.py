@@ -1,0 +1,26 @@
+"""Ledger queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.accounts.models import CreditEntry
+
+
+async def ledger(
+    session: AsyncSession, account_id: int, offset: int, limit: int
+) -> tuple[int, Sequence[CreditEntry]]:
+    """Newest first."""
+    condition = CreditEntry.account_id == account_id
+    total = await session.scalar(select(func.count()).select_from(CreditEntry).where(condition))
+    rows = await session.scalars(
+        select(CreditEntry)
+        .where(condition)
+        .order_by(CreditEntry.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total or 0), rows.all()
