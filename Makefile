@@ -17,9 +17,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/vpsorg serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
+# The suite runs on SQLite; and again on PostgreSQL when VPSORG_TEST_POSTGRES_URL is set
+# (for example postgresql://postgres@127.0.0.1:5432/postgres; .ci/run sets it).
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$${VPSORG_TEST_POSTGRES_URL:-}" ]; then \
+		echo "== the suite again, on PostgreSQL"; \
+		$(BIN)/python -m pytest --db "$$VPSORG_TEST_POSTGRES_URL" $(PYTEST_ARGS); \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

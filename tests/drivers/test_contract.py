@@ -86,3 +86,17 @@ async def test_simulator_faults_are_consumed(tmp_path):
 async def test_simulator_state_survives_a_new_instance(tmp_path):
     await SimulatorDriver(tmp_path, delay=0).create(SPEC)
     assert await SimulatorDriver(tmp_path, delay=0).state(SPEC.name) == MachineState.RUNNING
+
+
+async def test_simulator_journal_records_each_operation_once(tmp_path):
+    sim = SimulatorDriver(tmp_path, delay=0)
+    await sim.create(SPEC)
+    await sim.stop(SPEC.name, timeout=1)
+    await sim.start(SPEC.name)
+    await sim.delete(SPEC.name)
+    await sim.delete(SPEC.name)
+
+    assert [(e["op"], e["machine"]) for e in sim.journal()] == [
+        ("create", SPEC.name), ("stop", SPEC.name), ("start", SPEC.name),
+        ("delete", SPEC.name), ("delete", SPEC.name),
+    ]  # fmt: skip

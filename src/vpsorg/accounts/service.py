@@ -26,11 +26,14 @@ def to_micros(credits: float | str) -> int:
 
 
 async def lock_account(session: AsyncSession, account_id: int) -> Account:
-    """Re-read the account under a row lock (PostgreSQL) / the write lock (SQLite)."""
+    """Re-read the account under a row lock (PostgreSQL) / the write lock (SQLite).
+
+    ``FOR NO KEY UPDATE``: foreign-key checks of rows that point at the account don't wait on it.
+    """
     account = await session.scalar(
         select(Account)
         .where(Account.id == account_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     if account is None:

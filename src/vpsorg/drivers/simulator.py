@@ -6,6 +6,10 @@ machine's state as a small JSON file under ``state_dir`` (so it survives restart
 shared by several worker processes on one machine, like a real hypervisor's state), takes
 ``delay`` seconds per transition, reports plausible usage that changes over time, and can
 be told to fail (``inject_fault``) so failure handling can be tested end to end.
+
+Every operation that takes effect is appended to ``journal.jsonl`` in the state directory
+(one JSON object a line: operation, machine, process id, time): an audit trail of what the
+"hypervisor" was asked to do, which tests use to prove no action ran twice.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class SimulatorDriver(Driver):
 
     async def create(self, spec: MachineSpec) -> None:
         await self._transition("create", spec.name)
+        self._journal("create", spec.name)
         if self._read(spec.name) is None:
             now = time.time()
             self._write(
@@ -63,11 +68,13 @@ class SimulatorDriver(Driver):
     async def start(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("start", name)
         self._require(name)
+        self._journal("start", name)
         self._set_running(name, True)
 
     async def stop(self, name: str, timeout: float, *, host_uri: str | None = None) -> None:
         await self._transition("stop", name)
         self._require(name)
+        self._journal("stop", name)
         self._set_running(name, False)
 
     async def reboot(self, name: str, *, host_uri: str | None = None) -> None:
@@ -75,11 +82,13 @@ class SimulatorDriver(Driver):
         record = self._require(name)
         if record["state"] != "running":
             raise PermanentDriverError(f"machine {name} is not running", code="not_running")
+        self._journal("reboot", name)
         self._set_running(name, False)
         self._set_running(name, True)
 
     async def delete(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("delete", name)
+        self._journal("delete", name)
         self._path(name).unlink(missing_ok=True)
 
     async def state(self, name: str, *, host_uri: str | None = None) -> MachineState:
@@ -143,6 +152,24 @@ class SimulatorDriver(Driver):
             faults = json.loads(path.read_text()) if path.exists() else []
             yield faults
             _atomic_write(path, json.dumps(faults))
+
+    def journal(self) -> list[dict[str, Any]]:
+        """Every operation that took effect, oldest first."""
+        path = self.state_dir / "journal.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+    def _journal(self, operation: str, name: str) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"op": operation, "machine": name, "pid": os.getpid(), "at": time.time()})
+        fd = os.open(
+            self.state_dir / "journal.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+        )
+        try:
+            os.write(fd, (line + "\n").encode())  # one write with O_APPEND: lines never interleave
+        finally:
+            os.close(fd)
 
     # -- internals -------------------------------------------------------------------
 

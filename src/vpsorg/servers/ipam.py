@@ -1,8 +1,10 @@
 """IP address management: one IPv4 and one IPv6 address per server, from its location's pools.
 
-The first host address of each pool is the gateway. Addresses are unique columns on the
-server row, so the database, not this code, guarantees no address is held twice; when two
-transactions race for one address, the loser retries with the next free one.
+The first host address of each pool is the gateway. Allocation holds the location's row
+lock (``lock_pools``: ``FOR NO KEY UPDATE``, which foreign-key checks do not wait on; SQLite's
+write lock does the same), so concurrent creates in one location hand out the lowest free
+addresses one after another instead of all chasing the same one. Addresses are also unique columns on the server row: the database, not this code,
+has the last word that no address is held twice.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,8 +42,18 @@ def _candidates(pool: str, used: set[str]) -> Iterator[str]:
             yield text
 
 
+async def lock_pools(session: AsyncSession, location: Location) -> None:
+    """Serialize address allocation in one location until the transaction ends."""
+    await session.execute(
+        select(Location.code).where(Location.code == location.code).with_for_update(key_share=True)
+    )
+
+
 async def assign_addresses(session: AsyncSession, server: Server, location: Location) -> None:
-    """Give the (flushed) server a free IPv4 and IPv6 address, or raise CapacityUnavailable."""
+    """Give the (flushed) server a free IPv4 and IPv6 address, or raise CapacityUnavailable.
+
+    Call ``lock_pools`` first, before anything in the transaction references the location.
+    """
     for column, pool in (
         ("ipv4_address", location.ipv4_pool),
         ("ipv6_address", location.ipv6_pool),

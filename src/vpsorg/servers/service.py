@@ -23,7 +23,7 @@ from vpsorg.errors import (
     NotFound,
 )
 from vpsorg.servers import repository
-from vpsorg.servers.ipam import assign_addresses
+from vpsorg.servers.ipam import assign_addresses, lock_pools
 from vpsorg.servers.models import BUSY_STATUSES, VISIBLE_STATUSES, Server, ServerStatus
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 
@@ -82,6 +82,7 @@ async def create_server(
 ) -> tuple[Server, Action]:
     plan, os, location = await _resolve_references(session, account, data)
     account = await lock_account(session, account.id)
+    await lock_pools(session, location)
     if account.suspended_at is not None:
         raise AccountSuspended("The account is suspended; top up credits to create servers.")
     live = await repository.count_live(session, account.id)
