@@ -44,7 +44,8 @@ class DatabaseProvider:
             self.template = workdir / "template.db"
             migrate.upgrade(f"sqlite:///{self.template}")
         else:
-            self.admin_url = target.replace("postgresql+psycopg://", "postgresql://")
+            self.admin_url = target.split("://", 1)[1].join(("postgresql://", ""))
+            self.url_scheme = target.split("://", 1)[0]
             self.template_name = f"vpsorg_tpl_{uuid.uuid4().hex[:8]}"
             self._admin(f'CREATE DATABASE "{self.template_name}"')
             migrate.upgrade(self._url(self.template_name))
@@ -55,7 +56,7 @@ class DatabaseProvider:
 
     def _url(self, name: str) -> str:
         base, _, _db = self.admin_url.rpartition("/")
-        return f"{base}/{name}"
+        return f"{base}/{name}".replace("postgresql://", f"{self.url_scheme}://", 1)
 
     def _admin(self, sql: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
