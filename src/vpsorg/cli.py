@@ -108,7 +108,8 @@ def _bootstrap_demo(settings: Settings, host: str, port: int) -> None:
 
     token = _in_transaction(work)
     if token:
-        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
         typer.echo(
             f"\nCreated a demo account with {settings.demo_credits:g} credits. Its API token:\n\n"
             f"    {token}\n\nTry it:\n\n"
@@ -171,9 +172,9 @@ def accounts_create(
     typer.echo(_in_transaction(work))
 
 
-@accounts_app.command("credit")
+@accounts_app.command("credit", context_settings={"ignore_unknown_options": True})
 def accounts_credit(account_id: int, amount: float) -> None:
-    """Add credits (negative to correct); prints the new balance."""
+    """Add credits (a negative AMOUNT corrects); prints the new balance."""
 
     async def work(session: AsyncSession) -> int:
         kind = "topup" if amount >= 0 else "adjustment"

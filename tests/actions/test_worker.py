@@ -218,3 +218,19 @@ async def test_usage_is_sampled_periodically(app, user, factory):
         row = await session.get(Server, server["id"])
         assert row.usage_sampled_at is not None
         assert row.memory_used_mb > 0
+
+
+async def test_release_at_shutdown_does_not_count_as_an_attempt(app, user, factory):
+    await app.state.runtime.close()
+    server = await factory.server(user, wait=None)
+    sessions = app.state.runtime.sessions
+    async with transaction(sessions) as session:
+        action = await queue.claim(session, "w1", 30)
+        assert action is not None and action.attempts == 1
+        assert await queue.release(session, action.id, "w1", count_attempt=False)
+    async with transaction(sessions) as session:
+        again = await queue.claim(session, "w2", 30)
+        assert again is not None and again.id == action.id and again.attempts == 1
+        assert await queue.release(session, again.id, "w2", delay=0)
+    [row] = await _actions(app, server["id"])
+    assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)

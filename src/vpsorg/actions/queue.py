@@ -128,9 +128,15 @@ async def finish(
 
 
 async def release(
-    session: AsyncSession, action_id: int, worker_id: str, *, delay: float = 0.0
+    session: AsyncSession,
+    action_id: int,
+    worker_id: str,
+    *,
+    delay: float = 0.0,
+    count_attempt: bool = True,
 ) -> bool:
-    """Give the action back to the queue (shutdown, or a retriable failure)."""
+    """Give the action back to the queue: after a retriable failure (the attempt counts), or
+    at shutdown (``count_attempt=False``: being interrupted is not the action's failure)."""
     result = await session.execute(
         update(Action)
         .where(_held_by(action_id, worker_id))
@@ -139,6 +145,7 @@ async def release(
             claimed_by=None,
             lease_until=None,
             not_before=utcnow() + timedelta(seconds=delay) if delay else None,
+            attempts=Action.attempts if count_attempt else Action.attempts - 1,
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

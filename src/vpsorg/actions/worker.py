@@ -128,7 +128,7 @@ class Worker:
         try:
             usage = await lifecycle.perform(self.runtime.driver, job)
         except asyncio.CancelledError:
-            await self._release(job, delay=0.0)
+            await self._release(job, delay=0.0, count_attempt=False)
             raise
         except RetriableDriverError as exc:
             backoff = self.settings.action_retry_base_seconds * 2 ** (attempts - 1)
@@ -165,9 +165,11 @@ class Worker:
         log.info("action %d: %s %s %s", job.action_id, job.command, job.machine,
                  f"failed: {message}" if error else "done")  # fmt: skip
 
-    async def _release(self, job: lifecycle.Job, delay: float) -> None:
+    async def _release(self, job: lifecycle.Job, delay: float, count_attempt: bool = True) -> None:
         async with transaction(self.runtime.sessions) as session:
-            await queue.release(session, job.action_id, self.id, delay=delay)
+            await queue.release(
+                session, job.action_id, self.id, delay=delay, count_attempt=count_attempt
+            )
 
     async def _renew_lease(self, action_id: int) -> None:
         lease = self.settings.action_lease_seconds
