@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Path, Query, Request
 
 from vpsorg.errors import ErrorBody
+from vpsorg.schemas import Page
 
 ERROR_DESCRIPTIONS = {
     400: "Bad request: invalid parameters or a state that does not allow this",
@@ -28,6 +29,17 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 PathId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Unique id")]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")]
 PerPage = Annotated[int, Query(ge=1, le=200, description="Items per page (max 200)")]
+
+
+PageT = TypeVar("PageT", bound=Page)
+
+
+def paginated(
+    schema: type[PageT], request: Request, page: int, per_page: int, total: int, results: list[Any]
+) -> PageT:
+    """A page of ``schema`` with ``count`` (the total) and ``next``/``previous`` links."""
+    next_url, previous_url = page_links(request, page, per_page, total)
+    return schema(count=total, next=next_url, previous=previous_url, results=results)
 
 
 def page_links(

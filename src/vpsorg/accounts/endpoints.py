@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from vpsorg.accounts import repository, service
 from vpsorg.accounts.models import MICROS, CreditEntry
 from vpsorg.accounts.schemas import AccountOut, CreditEntryList, CreditEntryOut
-from vpsorg.api import PageNumber, PerPage, error_responses, page_links
+from vpsorg.api import PageNumber, PerPage, error_responses, paginated
 from vpsorg.deps import CurrentAccount, DbSession
 from vpsorg.servers import repository as servers
 
@@ -45,7 +45,5 @@ async def list_credit_entries(
 ) -> CreditEntryList:
     """The credit ledger, newest first: top-ups, hourly charges, refunds."""
     total, entries = await repository.ledger(session, account.id, (page - 1) * per_page, per_page)
-    next_url, previous_url = page_links(request, page, per_page, total)
-    return CreditEntryList(
-        count=total, next=next_url, previous=previous_url, results=[entry_out(e) for e in entries]
-    )
+    results = [entry_out(e) for e in entries]
+    return paginated(CreditEntryList, request, page, per_page, total, results)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from vpsorg.actions import repository
 from vpsorg.actions.models import Action, ActionStatus
 from vpsorg.actions.schemas import ActionErrorOut, ActionList, ActionOut
-from vpsorg.api import PageNumber, PathId, PerPage, error_responses, page_links
+from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
 from vpsorg.deps import BrieflyAuthenticatedAccount, CurrentAccount, DbSession
 from vpsorg.errors import InvalidParameters, NotFound
 from vpsorg.servers import service as servers
@@ -83,10 +83,8 @@ async def list_actions(
     total, actions = await repository.history(
         session, account.id, None, (page - 1) * per_page, per_page
     )
-    next_url, previous_url = page_links(request, page, per_page, total)
-    return ActionList(
-        count=total, next=next_url, previous=previous_url, results=[action_out(a) for a in actions]
-    )
+    results = [action_out(a) for a in actions]
+    return paginated(ActionList, request, page, per_page, total, results)
 
 
 @router.get(
@@ -107,7 +105,5 @@ async def server_actions(
     )
     if not actions and page == 1:
         raise NotFound(f"Server {server_id} not found.")
-    next_url, previous_url = page_links(request, page, per_page, total)
-    return ActionList(
-        count=total, next=next_url, previous=previous_url, results=[action_out(a) for a in actions]
-    )
+    results = [action_out(a) for a in actions]
+    return paginated(ActionList, request, page, per_page, total, results)

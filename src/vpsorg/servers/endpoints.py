@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from vpsorg.actions.endpoints import action_out
-from vpsorg.api import PageNumber, PathId, PerPage, error_responses, page_links
+from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
 from vpsorg.deps import CurrentAccount, DbSession
 from vpsorg.servers import repository, service
 from vpsorg.servers.models import Server, ServerStatus
@@ -94,10 +94,7 @@ async def list_servers(
         session, account.id, status=status, location=location,
         offset=(page - 1) * per_page, limit=per_page,
     )  # fmt: skip
-    next_url, previous_url = page_links(request, page, per_page, total)
-    return ServerList(
-        count=total, next=next_url, previous=previous_url, results=[summary(s) for s in servers]
-    )
+    return paginated(ServerList, request, page, per_page, total, [summary(s) for s in servers])
 
 
 @router.post(
