@@ -21,6 +21,7 @@ run: $(STAMP)
 # (for example postgresql://postgres@127.0.0.1:5432/postgres; .ci/run sets it).
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@if [ -n "$${VPSORG_TEST_POSTGRES_URL:-}" ]; then \
 		echo "== the suite again, on PostgreSQL"; \
@@ -29,6 +30,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)

@@ -39,7 +39,9 @@ def paginated(
 ) -> PageT:
     """A page of ``schema`` with ``count`` (the total) and ``next``/``previous`` links."""
     next_url, previous_url = page_links(request, page, per_page, total)
-    return schema(count=total, next=next_url, previous=previous_url, results=results)
+    return schema.model_validate(
+        {"count": total, "next": next_url, "previous": previous_url, "results": results}
+    )
 
 
 def page_links(

@@ -119,7 +119,7 @@ async def finish(
             lease_until=None,
         )
     )
-    if result.rowcount and session.bind.dialect.name == "postgresql":  # type: ignore[attr-defined]
+    if result.rowcount and session.get_bind().dialect.name == "postgresql":  # type: ignore[attr-defined]
         await session.execute(
             text("SELECT pg_notify(:channel, :payload)"),
             {"channel": CHANNEL, "payload": str(action_id)},
