@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.clock import utcnow
-from vpsorg.servers.models import VISIBLE_STATUSES, Server, ServerStatus
+from vpsorg.servers.models import Server
 
 
 def _visible(account_id: int):  # type: ignore[no-untyped-def]
@@ -74,6 +74,3 @@ async def transition(
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
-
-ALL_STATUSES = tuple(ServerStatus)
-__all__ = ["VISIBLE_STATUSES", "addresses_in_use", "get_owned", "list_owned", "transition"]

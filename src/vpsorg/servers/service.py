@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
@@ -183,9 +182,8 @@ def _check_actionable(account: Account, server: Server, power: PowerCommand) -> 
 
 async def delete_server(session: AsyncSession, account: Account, server: Server) -> Action:
     """Hide the server at once and queue the destruction of its machine."""
-    live = [s for s in ServerStatus if s not in (ServerStatus.DELETING, ServerStatus.DELETED)]
     won = await repository.transition(
-        session, server.id, live, ServerStatus.DELETING, deleted_at=utcnow()
+        session, server.id, VISIBLE_STATUSES, ServerStatus.DELETING, deleted_at=utcnow()
     )
     if not won:
         raise NotFound(f"Server {server.id} not found.")
@@ -193,6 +191,3 @@ async def delete_server(session: AsyncSession, account: Account, server: Server)
     await session.flush()
     return action
 
-
-async def load_for_update(session: AsyncSession, server_id: int) -> Server | None:
-    return await session.scalar(select(Server).where(Server.id == server_id))
