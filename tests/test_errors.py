@@ -57,6 +57,18 @@ async def test_create_rejects_bad_fields_naming_each(client, user, factory, chan
     assert await factory.balance(user) == before
 
 
+async def test_unknown_references_are_named_beside_malformed_fields(client, user):
+    body = {**SERVER, "name": "-bad-", "plan_id": 999, "os_id": "5", "location": "mars",
+            "ssh_key_id": 77, "colour": "red"}  # fmt: skip
+
+    response = await client.post("/api/v1/servers/", json=body, headers=user.headers)
+
+    errors = _assert_error(response, 400, "invalid_parameters")["errors"]
+    assert set(errors) == {"name", "plan_id", "os_id", "location", "ssh_key_id", "colour"}
+    assert errors["plan_id"] == ["Unknown plan 999."]
+    assert errors["location"] == ["Unknown location 'mars'."]
+
+
 async def test_missing_required_fields_are_all_named(client, user):
     response = await client.post("/api/v1/servers/", json={}, headers=user.headers)
 

@@ -116,7 +116,9 @@ def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
 
-def validation_error(raw_errors: Iterable[Mapping[str, Any]]) -> ApiError:
+def validation_error(
+    raw_errors: Iterable[Mapping[str, Any]], extra: Mapping[str, list[str]] | None = None
+) -> ApiError:
     """Turn pydantic/FastAPI validation errors into one ApiError naming every bad field."""
     errors: dict[str, list[str]] = {}
     path_error = False
@@ -138,6 +140,8 @@ def validation_error(raw_errors: Iterable[Mapping[str, Any]]) -> ApiError:
         errors.setdefault(field, []).append(_message(kind, field, error))
     if path_error and not errors:
         return NotFound("Not found: the id in the path is not a valid id.")
+    for field, messages in (extra or {}).items():
+        errors.setdefault(field, messages)
     names = ", ".join(f"'{name}'" for name in errors)
     return InvalidParameters(f"Invalid parameters: {names}.", errors)
 
@@ -162,8 +166,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc.errors()))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Dependencies may have found more bad fields before the body was validated.
+        extra = getattr(request.state, "extra_errors", None)
+        return error_response(validation_error(exc.errors(), extra))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

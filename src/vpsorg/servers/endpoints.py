@@ -97,8 +97,19 @@ async def list_servers(
     return paginated(ServerList, request, page, per_page, total, [summary(s) for s in servers])
 
 
+async def _check_references(request: Request, account: CurrentAccount, session: DbSession) -> None:
+    """Runs before body validation: unknown plan/OS/location/key join any other 400 errors."""
+    try:
+        raw = await request.json()
+    except ValueError:
+        return
+    if isinstance(raw, dict):
+        request.state.extra_errors = await service.reference_errors(session, account, raw)
+
+
 @router.post(
     "/",
+    dependencies=[Depends(_check_references)],
     status_code=status.HTTP_201_CREATED,
     response_model=ServerCreated,
     responses=error_responses(400, 401, 402, 403, 413, 415, 503),

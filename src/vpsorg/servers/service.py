@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,27 +115,48 @@ async def create_server(
     return server, action
 
 
+async def reference_errors(
+    session: AsyncSession, account: Account, body: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    """Name every unknown plan, OS, location or SSH key in a (raw) create body.
+
+    Only fields of the right type are looked up, so this can run on a body that fails
+    validation elsewhere and the 400 still names every bad field at once.
+    """
+    errors: dict[str, list[str]] = {}
+    plan_id, os_id = body.get("plan_id"), body.get("os_id")
+    location, key_id = body.get("location"), body.get("ssh_key_id")
+    if _is_id(plan_id):
+        plan = await session.get(Plan, plan_id)
+        if plan is None or not plan.available:
+            errors["plan_id"] = [f"Unknown plan {plan_id}."]
+    if _is_id(os_id):
+        os = await session.get(OperatingSystem, os_id)
+        if os is None or not os.available:
+            errors["os_id"] = [f"Unknown operating system {os_id}."]
+    if isinstance(location, str):
+        found = await session.get(Location, location)
+        if found is None or not found.available:
+            errors["location"] = [f"Unknown location '{location}'."]
+    if _is_id(key_id) and await catalog.get_ssh_key(session, account.id, key_id) is None:
+        errors["ssh_key_id"] = [f"Unknown SSH key {key_id}."]
+    return errors
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
+
+
 async def _resolve_references(
     session: AsyncSession, account: Account, data: ServerCreate
 ) -> tuple[Plan, OperatingSystem, Location]:
-    """Load plan, OS, location and SSH key, reporting every unknown one at once."""
-    errors: dict[str, list[str]] = {}
-    plan = await session.get(Plan, data.plan_id)
-    if plan is None or not plan.available:
-        errors["plan_id"] = [f"Unknown plan {data.plan_id}."]
-    os = await session.get(OperatingSystem, data.os_id)
-    if os is None or not os.available:
-        errors["os_id"] = [f"Unknown operating system {data.os_id}."]
-    location = await session.get(Location, data.location)
-    if location is None or not location.available:
-        errors["location"] = [f"Unknown location '{data.location}'."]
-    if data.ssh_key_id is not None and (
-        await catalog.get_ssh_key(session, account.id, data.ssh_key_id) is None
-    ):
-        errors["ssh_key_id"] = [f"Unknown SSH key {data.ssh_key_id}."]
+    errors = await reference_errors(session, account, data.model_dump())
     if errors:
         names = ", ".join(f"'{name}'" for name in errors)
         raise InvalidParameters(f"Invalid parameters: {names}.", errors)
+    plan = await session.get(Plan, data.plan_id)
+    os = await session.get(OperatingSystem, data.os_id)
+    location = await session.get(Location, data.location)
     assert plan is not None and os is not None and location is not None
     return plan, os, location
 
@@ -190,4 +213,3 @@ async def delete_server(session: AsyncSession, account: Account, server: Server)
     action = queue.enqueue(session, server.id, account.id, ActionCommand.DELETE)
     await session.flush()
     return action
-
