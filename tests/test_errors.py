@@ -192,3 +192,20 @@ async def test_backups_surcharge_counts_towards_the_credit_check(client, factory
     )
     assert with_backups.status_code == 402
     assert without.status_code == 201
+
+
+async def test_browsers_may_call_the_api(client, user):
+    preflight = await client.options(
+        "/api/v1/servers/",
+        headers={"Origin": "https://panel.example.com", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"},
+    )  # fmt: skip
+    actual = await client.get(
+        "/api/v1/servers/", headers={**user.headers, "Origin": "https://panel.example.com"}
+    )
+
+    assert preflight.status_code == 200
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert actual.headers["access-control-allow-origin"] == "*"
+    assert "x-request-id" in actual.headers["access-control-expose-headers"].lower()

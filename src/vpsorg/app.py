@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from vpsorg import __version__
 from vpsorg.accounts.endpoints import router as account_router
@@ -61,6 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account_router)
     app.include_router(catalog_router)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Browsers may call the API with fetch(); tokens travel in a header, never in cookies.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
     _describe_errors_truthfully(app)
     return app
 

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     metering_interval: float = Field(default=60.0, gt=0)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    cors_origins: list[str] = ["*"]
     demo_credits: float = Field(default=100.0, ge=0)
     log_level: str = "info"
 
