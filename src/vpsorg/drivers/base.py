@@ -13,6 +13,9 @@ Post-conditions every driver must meet (the contract tests in ``tests/drivers`` 
   missing machine all succeed: every operation is safe to repeat.
 * ``stop`` is graceful first and forced after ``timeout`` seconds.
 * ``state`` never raises for a missing machine; it answers ``MISSING``.
+* ``machines`` lists every machine the host has, vpsorg's or not, with its state: the
+  reconciler compares it with the database (and never deletes what it does not know).
+* ``capacity`` reads what a host offers (vCPUs, memory, disk) for ``vpsorg hosts add``.
 * ``host_uri`` names the hypervisor host the scheduler placed the machine on (a libvirt
   URI such as ``qemu+ssh://kvm1/system``); ``None`` means the driver's default host.
 * Failures raise ``RetriableDriverError`` (the worker retries with backoff, e.g. the host
@@ -54,6 +57,15 @@ class MachineSpec:
     ipv6_prefix: int = 64
     ipv6_gateway: str | None = None
     host_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class HostCapacity:
+    """What one hypervisor host offers, before overcommit."""
+
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,14 @@ class Driver(ABC):
     @abstractmethod
     async def usage(self, name: str, *, host_uri: str | None = None) -> Usage | None:
         """Resource usage now, or ``None`` when the machine is missing."""
+
+    @abstractmethod
+    async def machines(self, *, host_uri: str | None = None) -> dict[str, MachineState]:
+        """Every machine on the host, by name, with its state."""
+
+    @abstractmethod
+    async def capacity(self, *, host_uri: str | None = None) -> HostCapacity:
+        """The host's vCPUs, memory and disk."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once at shutdown."""

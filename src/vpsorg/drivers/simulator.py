@@ -29,6 +29,7 @@ from typing import Any
 
 from vpsorg.drivers.base import (
     Driver,
+    HostCapacity,
     MachineSpec,
     MachineState,
     PermanentDriverError,
@@ -37,6 +38,7 @@ from vpsorg.drivers.base import (
 )
 
 OPERATIONS = ("create", "start", "stop", "reboot", "delete")
+SIMULATED_HOST = HostCapacity(vcpus=64, memory_mb=262_144, disk_gb=4_000)
 
 
 class SimulatorDriver(Driver):
@@ -112,6 +114,24 @@ class SimulatorDriver(Driver):
         disk = min(spec["disk_gb"], 2 + seed % 5 + int(uptime / 3600))
         bandwidth = int(uptime / 3600 * 0.75)
         return Usage(cpu, memory, disk, bandwidth)
+
+    async def machines(self, *, host_uri: str | None = None) -> dict[str, MachineState]:
+        found: dict[str, MachineState] = {}
+        for path in sorted(self.state_dir.glob("*.json")):
+            record = self._read(path.stem)
+            if record is not None:
+                found[path.stem] = MachineState(record["state"])
+        return found
+
+    async def capacity(self, *, host_uri: str | None = None) -> HostCapacity:
+        return HostCapacity(vcpus=SIMULATED_HOST.vcpus, memory_mb=SIMULATED_HOST.memory_mb,
+                            disk_gb=SIMULATED_HOST.disk_gb)  # fmt: skip
+
+    # -- what happens inside a guest -------------------------------------------------
+
+    def guest_power_off(self, name: str) -> None:
+        """The guest shut itself down (``poweroff`` inside it, or it crashed)."""
+        self._set_running(name, False)
 
     # -- faults ----------------------------------------------------------------------
 
