@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The libvirt driver's binding, where libvirt's headers are installed (.ci/setup-libvirt)
+	if pkg-config --exists libvirt 2>/dev/null; then $(BIN)/pip install --quiet -e '.[dev,libvirt]'; fi
 	touch $(STAMP)
 
 run: $(STAMP)
