@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,15 @@ class Settings(BaseSettings):
     driver: str = "simulator"
     simulator_delay: float = Field(default=3.0, ge=0)
     simulator_state_dir: Path = Path(".vpsorg/simulator")
+    # The libvirt driver (VPSORG_DRIVER=libvirt). The URI is the host used when a server has
+    # no placed host (no hosts registered in its location).
+    libvirt_uri: str = "qemu:///system"
+    libvirt_pool: str = "vpsorg"
+    libvirt_pool_path: Path = Path("/var/lib/vpsorg/images")
+    libvirt_network: str = "default"  # a libvirt network name; "" for no network interface
+    libvirt_domain_type: Literal["auto", "kvm", "qemu"] = "auto"
+    stop_timeout: float = Field(default=60.0, gt=0)  # graceful shutdown, then forced off
+    reconcile_interval: float = Field(default=30.0, gt=0)
 
     embedded_worker: bool = True
     worker_concurrency: int = Field(default=4, ge=1, le=256)

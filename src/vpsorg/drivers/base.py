@@ -49,6 +49,7 @@ class MachineSpec:
     image: str | None = None
     kernel: str | None = None
     initrd: str | None = None
+    cmdline: str | None = None  # kernel command line, with kernel (direct kernel boot)
     ssh_public_key: str | None = None
     ipv4_address: str | None = None
     ipv4_prefix: int = 24
