@@ -99,6 +99,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "simulator_state_dir": tmp_path / "simulator",
         "worker_poll_interval": 0.05,
         "usage_interval": 3600.0,
+        "reconcile_interval": 3600.0,
         "action_lease_seconds": 5.0,
         "log_level": "warning",
     }

@@ -1,4 +1,4 @@
-"""The ``vpsorg`` command: serve, worker, db, accounts, tokens, simulator."""
+"""The ``vpsorg`` command: serve, worker, db, accounts, tokens, hosts, os, simulator."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -20,6 +21,7 @@ from vpsorg.auth.tokens import create_token, revoke_token
 from vpsorg.clock import isoformat
 from vpsorg.config import Settings, get_settings
 from vpsorg.db import create_engine, session_factory, transaction
+from vpsorg.drivers.base import Driver, DriverError, HostCapacity
 
 app = typer.Typer(
     help="vpsorg: a VPS control plane implementing the VPS.org Servers API.",
@@ -29,10 +31,14 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Customer accounts and credits.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+hosts_app = typer.Typer(help="Hypervisor hosts and placement.", no_args_is_help=True)
+os_app = typer.Typer(help="Operating system images.", no_args_is_help=True)
 simulator_app = typer.Typer(help="The simulator driver.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(hosts_app, name="hosts")
+app.add_typer(os_app, name="os")
 app.add_typer(simulator_app, name="simulator")
 
 T = TypeVar("T")
@@ -273,7 +279,7 @@ def accounts_limit(account_id: int, servers: Annotated[int, typer.Argument(min=0
 def _or_exit(
     work: Callable[[AsyncSession], Awaitable[T]],
 ) -> Callable[[AsyncSession], Awaitable[T]]:
-    """Turn a NotFound from a service into a clean error message and exit code 1."""
+    """Turn a service's ApiError into a clean message (and one line a field), exit code 1."""
     from vpsorg.errors import ApiError
 
     async def wrapped(session: AsyncSession) -> T:
@@ -281,6 +287,8 @@ def _or_exit(
             return await work(session)
         except ApiError as exc:
             typer.echo(f"vpsorg: {exc.detail}", err=True)
+            for field, messages in exc.errors.items():
+                typer.echo(f"  {field}: {' '.join(messages)}", err=True)
             raise typer.Exit(1) from None
 
     return wrapped
@@ -317,6 +325,197 @@ def tokens_revoke(token_or_id: str) -> None:
         typer.echo("vpsorg: no live token matches", err=True)
         raise typer.Exit(1)
     typer.echo("revoked", err=True)
+
+
+# -- hosts ----------------------------------------------------------------------------
+
+
+def _with_driver(work: Callable[[Driver], Awaitable[T]]) -> T:
+    """Run ``work`` with the configured driver, closed afterwards."""
+    from vpsorg.drivers.registry import create_driver
+
+    async def main() -> T:
+        driver = create_driver(_settings())
+        try:
+            return await work(driver)
+        finally:
+            await driver.close()
+
+    try:
+        return asyncio.run(main())
+    except (DriverError, ValueError) as exc:
+        typer.echo(f"vpsorg: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@hosts_app.command("add")
+def hosts_add(
+    name: str,
+    location: Annotated[str, typer.Option(help="Location code, e.g. us-west.")],
+    uri: Annotated[str, typer.Option(help="libvirt URI, e.g. qemu+ssh://kvm1/system.")],
+    vcpus: Annotated[int | None, typer.Option(help="Read from the host when omitted.")] = None,
+    memory_mb: Annotated[int | None, typer.Option(help="Read from the host when omitted.")] = None,
+    disk_gb: Annotated[int | None, typer.Option(help="Read from the host when omitted.")] = None,
+    cpu_overcommit: Annotated[float, typer.Option(help="vCPUs sold per core.")] = 4.0,
+    memory_overcommit: Annotated[float, typer.Option()] = 1.0,
+    disk_overcommit: Annotated[float, typer.Option()] = 1.0,
+) -> None:
+    """Register a hypervisor host; prints its id."""
+    from vpsorg.hosts import service as hosts
+
+    capacity = HostCapacity(vcpus or 0, memory_mb or 0, disk_gb or 0)
+    if None in (vcpus, memory_mb, disk_gb):
+        read = _with_driver(lambda driver: driver.capacity(host_uri=uri))
+        capacity = HostCapacity(vcpus or read.vcpus, memory_mb or read.memory_mb,
+                                disk_gb or read.disk_gb)  # fmt: skip
+    overcommit = hosts.Overcommit(cpu_overcommit, memory_overcommit, disk_overcommit)
+
+    async def work(session: AsyncSession) -> int:
+        host = await hosts.add_host(session, name, location, uri, capacity, overcommit)
+        return host.id
+
+    host_id = _in_transaction(_or_exit(work))
+    typer.echo(f"host {name}: {capacity.vcpus} vCPUs, {capacity.memory_mb} MB, "
+               f"{capacity.disk_gb} GB in {location}", err=True)  # fmt: skip
+    typer.echo(host_id)
+
+
+@hosts_app.command("list")
+def hosts_list(
+    location: Annotated[str | None, typer.Option(help="Only this location.")] = None,
+) -> None:
+    """Hosts with their state and what their servers take (used/capacity after overcommit)."""
+    from vpsorg.hosts import repository
+
+    async def work(session: AsyncSession) -> list[str]:
+        found = await repository.list_hosts(session, location)
+        used = await repository.allocations(session, [h.id for h in found])
+        lines = [f"{'ID':>4}  {'NAME':<16} {'LOCATION':<10} {'STATE':<9} {'SERVERS':>7}  "
+                 f"{'VCPUS':>11}  {'MEMORY MB':>15}  {'DISK GB':>13}  URI"]  # fmt: skip
+        for h in found:
+            u = used.get(h.id, repository.Allocation())
+            state = "disabled" if not h.enabled else "draining" if h.draining else "enabled"
+            lines.append(
+                f"{h.id:>4}  {h.name:<16} {h.location_code:<10} {state:<9} {u.servers:>7}  "
+                f"{_used(u.vcpus, h.vcpus * h.cpu_overcommit):>11}  "
+                f"{_used(u.memory_mb, h.memory_mb * h.memory_overcommit):>15}  "
+                f"{_used(u.disk_gb, h.disk_gb * h.disk_overcommit):>13}  {h.uri}"
+            )
+        return lines
+
+    typer.echo("\n".join(_in_transaction(work)))
+
+
+def _used(used: int, capacity: float) -> str:
+    return f"{used}/{capacity:g}"
+
+
+def _host_state_command(
+    name: str, change: Callable[[AsyncSession, str], Awaitable[object]], said: str
+) -> None:
+    async def work(session: AsyncSession) -> None:
+        await change(session, name)
+
+    _in_transaction(_or_exit(work))
+    typer.echo(f"host {name}: {said}", err=True)
+
+
+@hosts_app.command("disable")
+def hosts_disable(name: str) -> None:
+    """Take a host out of service: no new servers, not reconciled."""
+    from vpsorg.hosts import service as hosts
+
+    _host_state_command(name, hosts.disable, "disabled")
+
+
+@hosts_app.command("drain")
+def hosts_drain(name: str) -> None:
+    """Place no new servers on a host; its servers keep running."""
+    from vpsorg.hosts import service as hosts
+
+    _host_state_command(name, hosts.drain, "draining")
+
+
+@hosts_app.command("enable")
+def hosts_enable(name: str) -> None:
+    """Put a host back in service (undoes disable and drain)."""
+    from vpsorg.hosts import service as hosts
+
+    _host_state_command(name, hosts.enable, "enabled")
+
+
+@hosts_app.command("audit")
+def hosts_audit(
+    fix: Annotated[bool, typer.Option(help="Also correct statuses, as the worker does.")] = False,
+) -> None:
+    """Compare every host's machines with the database; list machines no server owns."""
+    from vpsorg.hosts.reconciler import Reconciler
+
+    settings = _settings()
+
+    async def work(driver: Driver) -> list[str]:
+        engine = create_engine(settings.database_url)
+        try:
+            reconciler = Reconciler(session_factory(engine), driver)
+            return [f.describe() for f in await reconciler.run(correct=fix)]
+        finally:
+            await engine.dispose()
+
+    findings = _with_driver(work)
+    typer.echo("\n".join(findings) if findings else "every host matches the database")
+
+
+# -- operating systems ------------------------------------------------------------------
+
+
+@os_app.command("add")
+def os_add(
+    name: str,
+    image: Annotated[str, typer.Option(help="Base disk image (qcow2 or raw): a path or a URL.")],
+    kernel: Annotated[str | None, typer.Option(help="Kernel for direct kernel boot.")] = None,
+    initrd: Annotated[str | None, typer.Option(help="Initrd for direct kernel boot.")] = None,
+    cmdline: Annotated[str | None, typer.Option(help="Kernel command line.")] = None,
+) -> None:
+    """Register an operating system image; prints its id. A URL is downloaded once."""
+    from vpsorg.catalog import images
+    from vpsorg.catalog import service as catalog
+
+    settings = _settings()
+    if images.is_url(image):
+        typer.echo(f"downloading {image} into {settings.image_dir}", err=True)
+        try:
+            image = str(images.fetch(image, settings.image_dir))
+        except OSError as exc:
+            typer.echo(f"vpsorg: cannot download {image}: {exc}", err=True)
+            raise typer.Exit(1) from None
+    for label, path in (("image", image), ("kernel", kernel), ("initrd", initrd)):
+        if path is not None and not Path(path).exists():
+            typer.echo(f"note: {label} {path} is not on this machine; "
+                       "it must exist at that path on every host", err=True)  # fmt: skip
+
+    async def work(session: AsyncSession) -> int:
+        os = await catalog.add_operating_system(
+            session, name, image, kernel=kernel, initrd=initrd, cmdline=cmdline
+        )
+        return os.id
+
+    typer.echo(_in_transaction(_or_exit(work)))
+
+
+@os_app.command("list")
+def os_list() -> None:
+    """Operating systems with their images."""
+    from vpsorg.catalog.models import OperatingSystem
+
+    async def work(session: AsyncSession) -> list[str]:
+        rows = await session.scalars(select(OperatingSystem).order_by(OperatingSystem.id))
+        lines = [f"{'ID':>4}  {'NAME':<24} {'SLUG':<20} IMAGE"]
+        for os in rows:
+            boot = f" (kernel {os.kernel})" if os.kernel else ""
+            lines.append(f"{os.id:>4}  {os.name:<24} {os.slug:<20} {os.image or '-'}{boot}")
+        return lines
+
+    typer.echo("\n".join(_in_transaction(work)))
 
 
 # -- simulator ------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # The libvirt driver (VPSORG_DRIVER=libvirt). The URI is the host used when a server has
     # no placed host (no hosts registered in its location).
     libvirt_uri: str = "qemu:///system"
+    image_dir: Path = Path("/var/lib/vpsorg/base-images")  # where `vpsorg os add URL` downloads
     libvirt_pool: str = "vpsorg"
     libvirt_pool_path: Path = Path("/var/lib/vpsorg/images")
     libvirt_network: str = "default"  # a libvirt network name; "" for no network interface

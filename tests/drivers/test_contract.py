@@ -67,7 +67,7 @@ async def test_usage_is_plausible(driver):
     assert 0 <= usage.cpu_percent <= 100
     assert 0 < usage.memory_used_mb <= SPEC.memory_mb
     assert 0 <= usage.disk_used_gb <= SPEC.disk_gb
-    assert usage.bandwidth_used_gb >= 0
+    assert usage.network_bytes >= 0
 
 
 async def test_simulator_faults_are_consumed(tmp_path):

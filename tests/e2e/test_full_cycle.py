@@ -27,7 +27,7 @@ def test_full_cycle_takes_under_a_second(deployment: Deployment) -> None:
     active = wait_for_status(http, user, server_id, "active")
     assert isinstance(ipaddress.ip_address(active["ip_address"]), ipaddress.IPv4Address)
     assert isinstance(ipaddress.ip_address(active["ipv6_address"]), ipaddress.IPv6Address)
-    machine = deployment.installation.simulator_dir / f"vps-{server_id}.json"
+    machine = deployment.installation.simulator_dir / "machines" / f"vps-{server_id}.json"
     assert machine.exists()
 
     for command, during, after in [

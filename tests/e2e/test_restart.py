@@ -44,7 +44,7 @@ def finish_after_restart(installation: Installation, user: User, server_id: int)
     with httpx.Client(base_url=process.base_url, trust_env=False) as http:
         server = wait_for_status(http, user, server_id, "active", timeout=20.0)
     assert server["ip_address"] and server["ipv6_address"]
-    assert (installation.simulator_dir / f"vps-{server_id}.json").exists()
+    assert (installation.simulator_dir / "machines" / f"vps-{server_id}.json").exists()
 
 
 @pytest.fixture

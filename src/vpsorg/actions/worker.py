@@ -24,6 +24,7 @@ from vpsorg.clock import utcnow
 from vpsorg.db import transaction
 from vpsorg.drivers.base import DriverError, RetriableDriverError, Usage
 from vpsorg.hosts.models import Host
+from vpsorg.hosts.reconciler import Reconciler
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server, ServerStatus, machine_name
 
@@ -49,6 +50,7 @@ class Worker:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.reconciler = Reconciler(runtime.sessions, runtime.driver)
 
     # -- running -----------------------------------------------------------------------
 
@@ -60,6 +62,7 @@ class Worker:
         return [
             ("usage-sampler", self.settings.usage_interval, self.sample_usage),
             ("metering", self.settings.metering_interval, self.charge_due_hours),
+            ("reconciler", self.settings.reconcile_interval, self.reconciler.run),
         ]
 
     async def charge_due_hours(self) -> int:
@@ -126,7 +129,7 @@ class Worker:
         usage = None
         error: tuple[str, str] | None = None
         try:
-            usage = await lifecycle.perform(self.runtime.driver, job)
+            usage = await lifecycle.perform(self.runtime.driver, job, self.settings.stop_timeout)
         except asyncio.CancelledError:
             await self._release(job, delay=0.0, count_attempt=False)
             raise

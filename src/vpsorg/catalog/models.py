@@ -31,6 +31,7 @@ class OperatingSystem(Base):
     image: Mapped[str | None] = mapped_column(Text, default=None)
     kernel: Mapped[str | None] = mapped_column(Text, default=None)
     initrd: Mapped[str | None] = mapped_column(Text, default=None)
+    cmdline: Mapped[str | None] = mapped_column(Text, default=None)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
 from vpsorg.catalog import repository
-from vpsorg.catalog.models import SshKey
+from vpsorg.catalog.models import OperatingSystem, SshKey
 from vpsorg.catalog.schemas import SshKeyCreate
 from vpsorg.catalog.sshkeys import parse_public_key
 from vpsorg.errors import InvalidParameters, NotFound
@@ -34,3 +37,44 @@ async def create_ssh_key(session: AsyncSession, account: Account, data: SshKeyCr
 async def delete_ssh_key(session: AsyncSession, key: SshKey) -> None:
     await session.delete(key)
     await session.flush()
+
+
+async def add_operating_system(
+    session: AsyncSession,
+    name: str,
+    image: str,
+    *,
+    kernel: str | None = None,
+    initrd: str | None = None,
+    cmdline: str | None = None,
+) -> OperatingSystem:
+    """Register an OS image; its slug is made from the name, unique."""
+    errors: dict[str, list[str]] = {}
+    if not name.strip() or len(name) > 100:
+        errors["name"] = ["Give a name of 1-100 characters."]
+    if not image:
+        errors["image"] = ["Give the base image's path or URL."]
+    if (kernel is None) != (initrd is None):
+        errors["kernel" if kernel is None else "initrd"] = [
+            "Direct kernel boot needs both a kernel and an initrd."
+        ]
+    if errors:
+        raise InvalidParameters("The operating system cannot be added.", errors)
+    os = OperatingSystem(
+        name=name.strip(), slug=await _free_slug(session, name), image=image, kernel=kernel,
+        initrd=initrd, cmdline=cmdline, available=True,
+    )  # fmt: skip
+    session.add(os)
+    await session.flush()
+    return os
+
+
+async def _free_slug(session: AsyncSession, name: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:90] or "os"
+    taken = set((await session.scalars(
+        select(OperatingSystem.slug).where(OperatingSystem.slug.startswith(base))
+    )).all())  # fmt: skip
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug

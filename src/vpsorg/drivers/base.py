@@ -74,7 +74,9 @@ class Usage:
     cpu_percent: float
     memory_used_mb: int
     disk_used_gb: int
-    bandwidth_used_gb: int
+    # Bytes sent and received since the machine last booted (a counter that restarts at
+    # zero on boot); vpsorg sums the increments over the billing period.
+    network_bytes: int
 
 
 class DriverError(Exception):

@@ -2,7 +2,7 @@
 
 It is the default driver, so a fresh install works with nothing but Python, and users can
 point their own clients at a vpsorg with the simulator to test them. It keeps each
-machine's state as a small JSON file under ``state_dir`` (so it survives restarts and is
+machine's state as a small JSON file under ``state_dir/machines`` (so it survives restarts and is
 shared by several worker processes on one machine, like a real hypervisor's state), takes
 ``delay`` seconds per transition, reports plausible usage that changes over time, and can
 be told to fail (``inject_fault``) so failure handling can be tested end to end.
@@ -38,6 +38,7 @@ from vpsorg.drivers.base import (
 )
 
 OPERATIONS = ("create", "start", "stop", "reboot", "delete")
+SIMULATED_BYTES_PER_SECOND = 200_000  # about 0.7 GB an hour
 SIMULATED_HOST = HostCapacity(vcpus=64, memory_mb=262_144, disk_gb=4_000)
 
 
@@ -112,12 +113,13 @@ class SimulatorDriver(Driver):
         cpu = round(3.0 + 40.0 * wave, 1) if running else 0.0
         memory = int(spec["memory_mb"] * (0.25 + 0.35 * wave)) if running else 0
         disk = min(spec["disk_gb"], 2 + seed % 5 + int(uptime / 3600))
-        bandwidth = int(uptime / 3600 * 0.75)
-        return Usage(cpu, memory, disk, bandwidth)
+        since_boot = now - record["booted"] if running else 0.0
+        network = int(since_boot * SIMULATED_BYTES_PER_SECOND)
+        return Usage(cpu, memory, disk, network)
 
     async def machines(self, *, host_uri: str | None = None) -> dict[str, MachineState]:
         found: dict[str, MachineState] = {}
-        for path in sorted(self.state_dir.glob("*.json")):
+        for path in sorted((self.state_dir / "machines").glob("*.json")):
             record = self._read(path.stem)
             if record is not None:
                 found[path.stem] = MachineState(record["state"])
@@ -205,7 +207,7 @@ class SimulatorDriver(Driver):
     def _path(self, name: str) -> Path:
         if not name or "/" in name or name.startswith("."):
             raise PermanentDriverError(f"invalid machine name {name!r}")
-        return self.state_dir / f"{name}.json"
+        return self.state_dir / "machines" / f"{name}.json"
 
     def _read(self, name: str) -> dict[str, Any] | None:
         try:
@@ -220,7 +222,7 @@ class SimulatorDriver(Driver):
         return record
 
     def _write(self, name: str, record: dict[str, Any]) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "machines").mkdir(parents=True, exist_ok=True)
         _atomic_write(self._path(name), json.dumps(record))
 
     def _set_running(self, name: str, running: bool) -> None:

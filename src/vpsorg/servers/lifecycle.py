@@ -9,7 +9,9 @@ while its create was running stays ``deleting``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import case
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.actions.models import Action, ActionCommand
@@ -20,7 +22,7 @@ from vpsorg.servers import repository
 from vpsorg.servers.ipam import gateway, prefix_length
 from vpsorg.servers.models import Server, ServerStatus
 
-STOP_TIMEOUT_SECONDS = 60.0
+BYTES_PER_GB = 1_000_000_000
 
 # command -> (status while running, status on success)
 OUTCOMES: dict[str, tuple[ServerStatus, ServerStatus]] = {
@@ -60,7 +62,7 @@ async def _machine_spec(session: AsyncSession, server: Server) -> MachineSpec:
         name=server.machine_name, hostname=server.hostname or server.name,
         vcpus=server.plan.vcpus, memory_mb=server.plan.memory_mb,
         disk_gb=server.plan.storage_gb, os_slug=server.os.slug, image=server.os.image,
-        kernel=server.os.kernel, initrd=server.os.initrd,
+        kernel=server.os.kernel, initrd=server.os.initrd, cmdline=server.os.cmdline,
         ssh_public_key=key.public_key if key else None,
         ipv4_address=server.ipv4_address, ipv4_prefix=prefix_length(location.ipv4_pool),
         ipv4_gateway=gateway(location.ipv4_pool),
@@ -70,7 +72,7 @@ async def _machine_spec(session: AsyncSession, server: Server) -> MachineSpec:
     )  # fmt: skip
 
 
-async def perform(driver: Driver, job: Job) -> Usage | None:
+async def perform(driver: Driver, job: Job, stop_timeout: float) -> Usage | None:
     """Run the job on the hypervisor; return fresh usage when the machine is up."""
     if job.command == ActionCommand.CREATE:
         assert job.spec is not None
@@ -78,7 +80,7 @@ async def perform(driver: Driver, job: Job) -> Usage | None:
     elif job.command == ActionCommand.START:
         await driver.start(job.machine, host_uri=job.host_uri)
     elif job.command in (ActionCommand.STOP, ActionCommand.SUSPEND):
-        await driver.stop(job.machine, STOP_TIMEOUT_SECONDS, host_uri=job.host_uri)
+        await driver.stop(job.machine, stop_timeout, host_uri=job.host_uri)
     elif job.command == ActionCommand.REBOOT:
         await driver.reboot(job.machine, host_uri=job.host_uri)
     elif job.command == ActionCommand.DELETE:
@@ -91,7 +93,7 @@ async def perform(driver: Driver, job: Job) -> Usage | None:
 
 async def succeeded(session: AsyncSession, job: Job, usage: Usage | None) -> None:
     during, after = OUTCOMES[job.command]
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     if job.command == ActionCommand.CREATE:
         values["provisioned_at"] = utcnow()
     if job.command == ActionCommand.DELETE:
@@ -109,10 +111,30 @@ async def failed(session: AsyncSession, job: Job) -> None:
 
 
 def usage_values(usage: Usage) -> dict[str, object]:
+    """Column values for a usage sample, as SQL so concurrent samples cannot lose bytes.
+
+    Bandwidth is the sum of the interface counter's increments in the billing period (the
+    calendar month, UTC); a counter lower than the last one means the machine rebooted and
+    counts from zero again.
+    """
+    now = utcnow()
+    period = now.strftime("%Y-%m")
+    counter = usage.network_bytes
+    increment = case(
+        (Server.network_counter_bytes <= counter, counter - Server.network_counter_bytes),
+        else_=counter,
+    )
+    period_bytes = case(
+        (Server.bandwidth_period == period, Server.bandwidth_period_bytes + increment),
+        else_=increment,
+    )
     return {
         "cpu_percent": usage.cpu_percent,
         "memory_used_mb": usage.memory_used_mb,
         "disk_used_gb": usage.disk_used_gb,
-        "bandwidth_used_gb": usage.bandwidth_used_gb,
-        "usage_sampled_at": utcnow(),
+        "network_counter_bytes": counter,
+        "bandwidth_period": period,
+        "bandwidth_period_bytes": period_bytes,
+        "bandwidth_used_gb": period_bytes // BYTES_PER_GB,
+        "usage_sampled_at": now,
     }

@@ -4,6 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -75,6 +76,11 @@ class Server(Base):
     memory_used_mb: Mapped[int] = mapped_column(Integer, default=0)
     disk_used_gb: Mapped[int] = mapped_column(Integer, default=0)
     bandwidth_used_gb: Mapped[int] = mapped_column(Integer, default=0)
+    # The machine's interface counter (bytes since it booted) at the last sample, and the
+    # bytes counted in the current billing period (a calendar month, "YYYY-MM", UTC).
+    network_counter_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bandwidth_period_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bandwidth_period: Mapped[str | None] = mapped_column(String(7), default=None)
     usage_sampled_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

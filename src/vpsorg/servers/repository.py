@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,16 +61,23 @@ async def transition(
     server_id: int,
     from_statuses: Iterable[str],
     to_status: str,
-    **values: object,
+    *,
+    unchanged_since: datetime | None = None,
+    **values: Any,
 ) -> bool:
     """Move a server from one of ``from_statuses`` to ``to_status``, atomically.
 
     The guard is in the UPDATE's WHERE clause, so of two racing requests (in any number of
-    processes) exactly one sees a row count of 1; the other knows it lost.
+    processes) exactly one sees a row count of 1; the other knows it lost. With
+    ``unchanged_since`` (the ``updated_at`` a caller read) the move also loses if anything
+    changed the server since, even if its status came back to the same value.
     """
+    guard = [Server.id == server_id, Server.status.in_(list(from_statuses))]
+    if unchanged_since is not None:
+        guard.append(Server.updated_at == unchanged_since)
     result = await session.execute(
         update(Server)
-        .where(Server.id == server_id, Server.status.in_(list(from_statuses)))
+        .where(*guard)
         .values(status=to_status, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )

@@ -23,6 +23,7 @@ from vpsorg.errors import (
     LimitExceeded,
     NotFound,
 )
+from vpsorg.hosts import scheduler
 from vpsorg.servers import repository
 from vpsorg.servers.ipam import assign_addresses, lock_pools
 from vpsorg.servers.models import BUSY_STATUSES, VISIBLE_STATUSES, Server, ServerStatus
@@ -99,9 +100,11 @@ async def create_server(
             f"{needed / 1_000_000:.4f} credits (one hour); the balance is "
             f"{account.balance_micros / 1_000_000:.4f}."
         )
+    host = await scheduler.place(session, location, plan)
     now = utcnow()
     server = Server(
         account_id=account.id, name=data.name, hostname=data.hostname,
+        host_id=host.id if host is not None else None,
         status=ServerStatus.PROVISIONING, location_code=location.code, plan_id=plan.id,
         os_id=os.id, ssh_key_id=data.ssh_key_id, backups_enabled=data.backups_enabled,
         created_at=now, updated_at=now, next_charge_at=now,
