@@ -1,0 +1,1 @@
+"""A tiny bootable Linux guest, built from Debian packages at test time, for real-VM tests."""
