@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.drivers.test_libvirt import make_test_driver
 from vpsorg.drivers.base import Driver, MachineSpec, MachineState, PermanentDriverError
 from vpsorg.drivers.simulator import SimulatorDriver
 
@@ -16,9 +17,13 @@ SPEC = MachineSpec(
 )  # fmt: skip
 
 
-@pytest.fixture(params=["simulator"])
+@pytest.fixture(params=["simulator", "libvirt"])
 async def driver(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Driver]:
-    instance: Driver = SimulatorDriver(tmp_path / "sim", delay=0)
+    instance: Driver
+    if request.param == "libvirt":  # libvirt's in-memory test:///default hypervisor
+        instance = make_test_driver(tmp_path / "pool")
+    else:
+        instance = SimulatorDriver(tmp_path / "sim", delay=0)
     await instance.probe()
     yield instance
     await instance.delete(SPEC.name)

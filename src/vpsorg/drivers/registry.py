@@ -13,7 +13,32 @@ def _simulator(settings: Settings) -> Driver:
     return SimulatorDriver(settings.simulator_state_dir, settings.simulator_delay)
 
 
-DRIVERS: dict[str, Callable[[Settings], Driver]] = {"simulator": _simulator}
+class DriverUnavailable(RuntimeError):
+    """The configured driver cannot be loaded here (a missing binding, say)."""
+
+
+def _libvirt(settings: Settings) -> Driver:
+    # Imported here: the product runs (with the simulator) without libvirt-python installed.
+    try:
+        from vpsorg.drivers.libvirt import LibvirtDriver
+    except ModuleNotFoundError as exc:
+        if exc.name != "libvirt":
+            raise
+        raise DriverUnavailable(
+            "the libvirt driver needs the libvirt-python binding: "
+            "pip install 'vpsorg[libvirt]' (building it needs, on Debian, "
+            "apt-get install libvirt-dev pkg-config)"
+        ) from exc
+    return LibvirtDriver(
+        settings.libvirt_uri,
+        pool=settings.libvirt_pool,
+        pool_path=settings.libvirt_pool_path,
+        network=settings.libvirt_network,
+        domain_type=settings.libvirt_domain_type,
+    )
+
+
+DRIVERS: dict[str, Callable[[Settings], Driver]] = {"simulator": _simulator, "libvirt": _libvirt}
 
 
 def create_driver(settings: Settings) -> Driver:
