@@ -66,6 +66,9 @@ async def claim(session: AsyncSession, worker_id: str, lease_seconds: float) -> 
         return None
     action = await session.get(Action, action_id, populate_existing=True)
     assert action is not None
+    # The query may have waited for the database's write lock (SQLite): time the claim now,
+    # so started_at is never before the finish of the action it waited for.
+    now = utcnow()
     action.status = ActionStatus.RUNNING
     action.claimed_by = worker_id
     action.lease_until = now + timedelta(seconds=lease_seconds)
