@@ -10,7 +10,6 @@ and deletes what it made. Without libvirt-python these tests skip, unless
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 import xml.etree.ElementTree as ET
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.requirements import require_libvirt_binding
 from vpsorg.config import Settings
 from vpsorg.drivers.base import (
     Driver,
@@ -33,21 +33,9 @@ TEST_URI = "test:///default"
 TEST_POOL = "vpsorg-test"
 
 
-def require_libvirt() -> Any:
-    """The libvirt module, or skip (fail when ``VPSORG_REQUIRE_LIBVIRT`` is set)."""
-    try:
-        import libvirt
-    except ImportError as exc:
-        reason = f"libvirt-python is not installed ({exc}): pip install 'vpsorg[libvirt]'"
-        if os.environ.get("VPSORG_REQUIRE_LIBVIRT"):
-            pytest.fail(f"VPSORG_REQUIRE_LIBVIRT is set but {reason}")
-        pytest.skip(reason)
-    return libvirt
-
-
 def make_test_driver(pool_path: Path, network: str = "default") -> Driver:
     """A LibvirtDriver on libvirt's in-memory test hypervisor (no QEMU involved)."""
-    require_libvirt()
+    require_libvirt_binding()
     from vpsorg.drivers.libvirt import LibvirtDriver
 
     return LibvirtDriver(TEST_URI, pool=TEST_POOL, pool_path=pool_path, network=network,
@@ -66,7 +54,7 @@ def unique_spec(**changes: Any) -> MachineSpec:
 
 @pytest.fixture
 def libvirt() -> Any:
-    return require_libvirt()
+    return require_libvirt_binding()
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ Skips when this machine cannot build or run the guest, unless VPSORG_REQUIRE_LIB
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -29,26 +28,21 @@ from tests.guest.image import (
     write_seed_iso,
 )
 from tests.guest.kvm_probe import probe_kvm, run_probe
+from tests.requirements import unavailable
 
 QEMU = "qemu-system-x86_64"
 META_DATA = "instance-id: i-test\nlocal-hostname: guest-test.example.com\n"
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("VPSORG_REQUIRE_LIBVIRT"):
-        pytest.fail(f"VPSORG_REQUIRE_LIBVIRT is set but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def guest() -> Guest:
     if shutil.which(QEMU) is None:
-        _unavailable(f"{QEMU} is not installed")
+        unavailable(f"{QEMU} is not installed")
     started = time.monotonic()
     try:
         built = build_guest()
     except GuestUnavailable as exc:
-        _unavailable(f"the test guest cannot be built: {exc.reason}")
+        unavailable(f"the test guest cannot be built: {exc.reason}")
     print(
         f"\ntest guest ready in {time.monotonic() - started:.1f} s: kernel {built.kernel_version}"
     )
@@ -204,7 +198,7 @@ def test_guest_without_seed_says_so(run_qemu: Callable[[Path | None], Qemu]) -> 
 def test_kvm_probe_image_runs_under_tcg() -> None:
     """The KVM probe's payload is sound: under TCG it reaches long mode and exits as expected."""
     if shutil.which(QEMU) is None:
-        _unavailable(f"{QEMU} is not installed")
+        unavailable(f"{QEMU} is not installed")
     started = time.monotonic()
     assert run_probe("tcg", QEMU, timeout=20) is None
     print(f"\nprobe image under TCG: {time.monotonic() - started:.2f} s")
@@ -213,7 +207,7 @@ def test_kvm_probe_image_runs_under_tcg() -> None:
 def test_kvm_probe_answers_within_its_timeout() -> None:
     """Whatever the host, the probe decides quickly; the answer is printed for the CI log."""
     if shutil.which(QEMU) is None:
-        _unavailable(f"{QEMU} is not installed")
+        unavailable(f"{QEMU} is not installed")
     result = probe_kvm(QEMU, timeout=3)
     print(f"\nKVM probe: {result}")
     assert result.seconds < 10

@@ -28,7 +28,7 @@ import pytest
 
 from tests.e2e.processes import Installation, VpsorgProcess
 from tests.guest.image import Guest
-from tests.realguest.requirements import libvirt_driver, require_guest, require_libvirtd
+from tests.requirements import libvirt_driver, require_guest, require_libvirtd
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""What the real-guest tests need, and the one rule for when it is missing.
+"""What the libvirt and real-guest tests need, and the one rule for when it is missing.
 
 On a developer's machine without libvirt these tests skip, saying why. With
 ``VPSORG_REQUIRE_LIBVIRT`` set (CI: .ci/run, after .ci/setup-libvirt) a missing piece
@@ -24,11 +24,13 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def require_libvirt_binding() -> None:
+def require_libvirt_binding() -> Any:
+    """The ``libvirt`` module."""
     try:
-        import libvirt  # noqa: F401
-    except ImportError:
-        unavailable("libvirt-python is not installed (pip install 'vpsorg[libvirt]')")
+        import libvirt
+    except ImportError as exc:
+        unavailable(f"libvirt-python is not installed ({exc}): pip install 'vpsorg[libvirt]'")
+    return libvirt
 
 
 def require_libvirtd(uri: str) -> None:
