@@ -30,12 +30,18 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+READ_ONLY = "vpsorg_read_only"
+"""Execution option of read-only sessions (``session_factory(engine, read_only=True)``)."""
+
+
 def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
     """An async engine for a plain or async database URL.
 
     SQLite gets WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every
-    transaction: writers queue on the database lock instead of failing with
-    "database is locked" when a read transaction tries to become a write one.
+    transaction that may write: writers queue on the database lock instead of failing with
+    "database is locked" when a read transaction tries to become a write one. Read-only
+    transactions get a plain (deferred) ``BEGIN``: with WAL they read a snapshot beside the
+    writer instead of queueing for its lock.
     Migrations turn foreign keys off: SQLite alters tables by copying them.
     """
     url = async_database_url(url)
@@ -62,11 +68,27 @@ def _configure_sqlite(engine: AsyncEngine, foreign_keys: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def session_factory(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; with ``read_only``, for transactions that never write.
+
+    Read-only transactions don't take SQLite's write lock (see ``create_engine``), and
+    PostgreSQL runs them ``READ ONLY``, so a write that slips into one fails loudly there
+    (in the tests too) instead of racing on SQLite.
+    """
+    bind = engine.execution_options(**_read_only_options(engine)) if read_only else engine
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
+
+
+def _read_only_options(engine: AsyncEngine) -> dict[str, Any]:
+    if engine.dialect.name == "postgresql":
+        return {READ_ONLY: True, "postgresql_readonly": True}
+    return {READ_ONLY: True}
 
 
 @asynccontextmanager

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg.accounts.models import Account
-from vpsorg.auth.tokens import find_account_id
+from vpsorg.auth.tokens import find_account
 from vpsorg.errors import NotAuthenticated
+
+if TYPE_CHECKING:
+    from vpsorg.runtime import Runtime
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Requests that only read. Their transactions are read-only: on SQLite they don't queue
+for the write lock that every other request's transaction takes at its start."""
+
+
+def _sessions_for(request: Request) -> async_sessionmaker[AsyncSession]:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.read_sessions if request.method in READ_METHODS else runtime.sessions
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request, committed before the response is sent."""
+    """One transaction per request, committed before the response is sent.
+
+    Read-only for GET and HEAD (see ``READ_METHODS``); every other method may write.
+    """
     runtime = request.app.state.runtime
-    async with runtime.sessions() as session:
+    async with _sessions_for(request)() as session:
         async with session.begin():
             yield session
         if session.info.get("actions_enqueued"):
@@ -31,8 +46,8 @@ async def _current_account(request: Request, session: DbSession) -> Account:
 
 
 async def _current_account_briefly(request: Request) -> Account:
-    """Authenticate in a short transaction of its own (for long-polling routes)."""
-    async with request.app.state.runtime.sessions() as session:
+    """Authenticate in a short read-only transaction of its own (for long-polling routes)."""
+    async with request.app.state.runtime.read_sessions() as session:
         return await authenticate(request, session)
 
 
@@ -43,8 +58,7 @@ async def authenticate(request: Request, session: AsyncSession) -> Account:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Use 'Authorization: Bearer YOUR_API_TOKEN'.")
-    account_id = await find_account_id(session, token.strip())
-    account = await session.get(Account, account_id) if account_id is not None else None
+    account = await find_account(session, token.strip())
     if account is None:
         raise NotAuthenticated("Invalid or revoked API token.")
     return account

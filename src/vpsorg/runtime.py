@@ -21,6 +21,10 @@ class Runtime:
         self.settings = settings
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.read_sessions: async_sessionmaker[AsyncSession] = session_factory(
+            self.engine, read_only=True
+        )
+        """For transactions that only read: they never wait for SQLite's write lock."""
         self.driver: Driver = create_driver(settings)
         self.worker: Worker | None = None
         self.notifier = ActionNotifier()

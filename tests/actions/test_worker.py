@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from vpsorg import clock
+from vpsorg.accounts.models import Account
 from vpsorg.actions import queue
 from vpsorg.actions.models import Action
+from vpsorg.actions.worker import Worker
 from vpsorg.db import transaction
 from vpsorg.servers.models import Server
 
@@ -234,3 +236,52 @@ async def test_release_at_shutdown_does_not_count_as_an_attempt(app, user, facto
         assert await queue.release(session, again.id, "w2", delay=0)
     [row] = await _actions(app, server["id"])
     assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)
+
+
+async def test_any_runnable_agrees_with_claim(app, user, factory):
+    await app.state.runtime.close()
+    server = await factory.server(user, wait=None)
+    sessions, read_sessions = app.state.runtime.sessions, app.state.runtime.read_sessions
+    async with transaction(sessions) as session:
+        queue.enqueue(session, server["id"], user.account_id, "delete")
+
+    async def runnable() -> bool:
+        async with transaction(read_sessions) as session:
+            return await queue.any_runnable(session)
+
+    assert await runnable()
+    async with transaction(sessions) as session:
+        create = await queue.claim(session, "w1", 30)
+    assert create is not None
+    assert not await runnable()  # the create is leased; the delete waits for it
+    async with transaction(sessions) as session:
+        assert await queue.release(session, create.id, "w1", delay=60)
+    assert not await runnable()  # the create is backing off
+    async with transaction(sessions) as session:
+        assert await queue.claim(session, "w1", 30) is None
+
+    later = clock.utcnow() + timedelta(seconds=61)
+    clock.set_clock(lambda: later)
+    try:
+        assert await runnable()
+    finally:
+        clock.set_clock(None)
+
+
+async def test_an_idle_worker_looks_without_waiting_for_the_write_lock(app, user, factory):
+    runtime = app.state.runtime
+    await runtime.close()
+    worker = Worker(runtime, concurrency=1)
+
+    async with transaction(runtime.sessions) as session:
+        # A write in progress: on SQLite it holds the database's write lock, which a claim
+        # would wait for (and fail after the busy timeout).
+        await session.execute(
+            update(Account).where(Account.id == user.account_id).values(name=Account.name)
+        )
+        assert await worker.run_once(look_first=True) is False
+
+    server = await factory.server(user, wait=None)
+    assert await worker.run_once(look_first=True) is True
+    [action] = await _actions(app, server["id"])
+    assert action.status == "success"

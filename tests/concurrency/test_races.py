@@ -153,8 +153,9 @@ async def test_many_processes_racing_keep_every_invariant(installation_with):
     # The hypervisor did each accepted operation exactly once.
     journal = Counter((e["machine"], e["op"]) for e in _journal(installation))
     expected = Counter((f"vps-{row.server_id}", row.command) for row in actions)
-    assert journal == expected, (f"done but not accepted: {journal - expected}; "
-                                 f"accepted but not done: {expected - journal}")
+    assert journal == expected, (
+        f"done but not accepted: {journal - expected}; accepted but not done: {expected - journal}"
+    )
 
     # Each server's status is the one its history leads to.
     history: dict[int, list[str]] = {}

@@ -51,7 +51,7 @@ async def get_action(
     runtime = request.app.state.runtime
     deadline = time.monotonic() + wait
     while True:
-        async with runtime.sessions() as session:  # a short read; nothing held while waiting
+        async with runtime.read_sessions() as session:  # a short read; nothing held while waiting
             action = await repository.get_owned(session, account.id, action_id)
         if action is None:
             raise NotFound(f"Action {action_id} not found.")

@@ -15,9 +15,9 @@ Rules (see README, "The action queue"):
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -37,26 +37,38 @@ def enqueue(
     return action
 
 
+def _runnable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a claimable action (see the module's rules)."""
+    older = aliased(Action)
+    return (
+        or_(
+            and_(
+                Action.status == ActionStatus.PENDING,
+                or_(Action.not_before.is_(None), Action.not_before <= now),
+            ),
+            and_(Action.status == ActionStatus.RUNNING, Action.lease_until < now),
+        ),
+        ~exists().where(
+            older.server_id == Action.server_id,
+            older.id < Action.id,
+            older.status.in_(UNFINISHED),
+        ),
+    )
+
+
+async def any_runnable(session: AsyncSession) -> bool:
+    """Whether a claim could find an action now. Only reads, so an idle worker can look
+    in a read-only transaction before it claims in a write one (on SQLite, the claim takes
+    the database's write lock). A stale answer only delays or wastes one claim."""
+    query = select(Action.id).where(*_runnable(utcnow())).limit(1)
+    return await session.scalar(query) is not None
+
+
 async def claim(session: AsyncSession, worker_id: str, lease_seconds: float) -> Action | None:
     """Claim the oldest runnable action, or return None. Call inside a transaction."""
-    now = utcnow()
-    older = aliased(Action)
     candidate = (
         select(Action.id)
-        .where(
-            or_(
-                and_(
-                    Action.status == ActionStatus.PENDING,
-                    or_(Action.not_before.is_(None), Action.not_before <= now),
-                ),
-                and_(Action.status == ActionStatus.RUNNING, Action.lease_until < now),
-            ),
-            ~exists().where(
-                older.server_id == Action.server_id,
-                older.id < Action.id,
-                older.status.in_(UNFINISHED),
-            ),
-        )
+        .where(*_runnable(utcnow()))
         .order_by(Action.id)
         .limit(1)
         .with_for_update(skip_locked=True, of=Action)

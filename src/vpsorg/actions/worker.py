@@ -98,9 +98,11 @@ class Worker:
         log.info("worker %s stopped", self.id)
 
     async def _claim_loop(self) -> None:
+        worked = False
         while not self._stopping:
             try:
-                worked = await self.run_once()
+                # An idle loop polls: it looks before it claims. A busy one claims at once.
+                worked = await self.run_once(look_first=not worked)
             except Exception:
                 log.exception("worker %s: claim loop error", self.id)
                 worked = False
@@ -109,8 +111,15 @@ class Worker:
                     await asyncio.wait_for(self.wakeup.wait(), self.settings.worker_poll_interval)
                 self.wakeup.clear()
 
-    async def run_once(self) -> bool:
-        """Claim and run one action. False when there was nothing to do."""
+    async def run_once(self, *, look_first: bool = False) -> bool:
+        """Claim and run one action. False when there was nothing to do.
+
+        With ``look_first``, a read-only transaction checks that there is anything to
+        claim before the claim's write transaction: on SQLite an idle poll then never
+        takes the database's write lock, which every API write waits for.
+        """
+        if look_first and not await self._anything_to_claim():
+            return False
         async with transaction(self.runtime.sessions) as session:
             action = await queue.claim(session, self.id, self.settings.action_lease_seconds)
             if action is None:
@@ -122,6 +131,10 @@ class Worker:
             return True
         await self._execute(job, attempts=action.attempts)
         return True
+
+    async def _anything_to_claim(self) -> bool:
+        async with transaction(self.runtime.read_sessions) as session:
+            return await queue.any_runnable(session)
 
     async def _execute(self, job: lifecycle.Job, attempts: int) -> None:
         log.info("action %d: %s %s (attempt %d)", job.action_id, job.command, job.machine, attempts)

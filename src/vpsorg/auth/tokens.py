@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.accounts.models import Account
 from vpsorg.auth.models import ApiToken
 from vpsorg.clock import utcnow
 
@@ -33,14 +34,14 @@ async def create_token(
     return row, token
 
 
-async def find_account_id(session: AsyncSession, token: str) -> int | None:
-    """The account a live token belongs to, or None."""
+async def find_account(session: AsyncSession, token: str) -> Account | None:
+    """The account a live token belongs to, or None; one query, as every request asks it."""
     if not TOKEN_PATTERN.match(token):
         return None
     return await session.scalar(
-        select(ApiToken.account_id).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
-        )
+        select(Account)
+        .join(ApiToken, ApiToken.account_id == Account.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
     )
 
 

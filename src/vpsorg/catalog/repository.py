@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
+
+
+class Found(NamedTuple):
+    """What ``find_references`` found; None for what was not asked or does not exist."""
+
+    plan: Plan | None
+    os: OperatingSystem | None
+    location: Location | None
+    ssh_key: SshKey | None
 
 
 async def list_plans(session: AsyncSession) -> Sequence[Plan]:
@@ -39,3 +49,35 @@ async def find_ssh_key_by_fingerprint(
     return await session.scalar(
         select(SshKey).where(SshKey.account_id == account_id, SshKey.fingerprint == fingerprint)
     )
+
+
+async def find_references(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    plan_id: int | None,
+    os_id: int | None,
+    location: str | None,
+    ssh_key_id: int | None,
+) -> Found:
+    """The plan, OS, location and (the account's) SSH key a new server names, in one query.
+
+    A create needs all four and asks for them on every request, valid or not: each is
+    LEFT JOINed to a one-row select, so one round trip answers them all and a missing one
+    comes back as None rather than as no row.
+    """
+    one = select(literal(1).label("one")).subquery()
+    query = (
+        select(Plan, OperatingSystem, Location, SshKey)
+        .select_from(one)
+        .outerjoin(Plan, _matches(Plan.id, plan_id))
+        .outerjoin(OperatingSystem, _matches(OperatingSystem.id, os_id))
+        .outerjoin(Location, _matches(Location.code, location))
+        .outerjoin(SshKey, _matches(SshKey.id, ssh_key_id) & (SshKey.account_id == account_id))
+    )
+    row = (await session.execute(query)).one()
+    return Found(*row)
+
+
+def _matches(column: Any, value: object) -> ColumnElement[bool]:
+    return false() if value is None else column == value

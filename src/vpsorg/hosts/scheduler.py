@@ -51,12 +51,10 @@ def room(host: Host, used: Allocation) -> Room:
 
 async def place(session: AsyncSession, location: Location, plan: Plan) -> Host | None:
     """The host for a new server of ``plan`` in ``location``; None for the default host."""
-    hosts = await repository.list_hosts(session, location.code)
+    hosts = await repository.hosts_with_allocations(session, location.code)
     if not hosts:
         return None
-    open_hosts = [h for h in hosts if h.enabled and not h.draining]
-    used = await repository.allocations(session, [h.id for h in open_hosts])
-    rooms = [(room(h, used.get(h.id, Allocation())), h) for h in open_hosts]
+    rooms = [(room(h, used), h) for h, used in hosts if h.enabled and not h.draining]
     candidates = [(left, host) for left, host in rooms if left.fits(plan)]
     if not candidates:
         raise CapacityUnavailable(

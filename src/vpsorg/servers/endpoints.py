@@ -97,28 +97,38 @@ async def list_servers(
     return paginated(ServerList, request, page, per_page, total, [summary(s) for s in servers])
 
 
-async def _check_references(request: Request, account: CurrentAccount, session: DbSession) -> None:
-    """Runs before body validation: unknown plan/OS/location/key join any other 400 errors."""
+async def _references(
+    request: Request, account: CurrentAccount, session: DbSession
+) -> service.References:
+    """Runs before body validation: unknown plan/OS/location/key join any other 400 errors.
+
+    The objects found are what the create then uses: each is read once per request.
+    """
     try:
         raw = await request.json()
     except ValueError:
-        return
-    if isinstance(raw, dict):
-        request.state.extra_errors = await service.reference_errors(session, account, raw)
+        raw = None
+    if not isinstance(raw, dict):
+        return service.NO_REFERENCES
+    references = await service.resolve_references(session, account, raw)
+    request.state.extra_errors = references.errors
+    return references
 
 
 @router.post(
     "/",
-    dependencies=[Depends(_check_references)],
     status_code=status.HTTP_201_CREATED,
     response_model=ServerCreated,
     responses=error_responses(400, 401, 402, 403, 413, 415, 503),
 )
 async def create_server(
-    body: ServerCreate, account: CurrentAccount, session: DbSession
+    body: ServerCreate,
+    account: CurrentAccount,
+    session: DbSession,
+    references: Annotated[service.References, Depends(_references)],
 ) -> ServerCreated:
     """Deploy a new server. It is `provisioning` until a worker has built it."""
-    server, action = await service.create_server(session, account, body)
+    server, action = await service.create_server(session, account, body, references)
     return ServerCreated(
         **dict(detail(server)), message=service.CREATE_MESSAGE, action=action_out(action)
     )

@@ -25,7 +25,7 @@ from vpsorg.errors import (
 )
 from vpsorg.hosts import scheduler
 from vpsorg.servers import repository
-from vpsorg.servers.ipam import assign_addresses, lock_pools
+from vpsorg.servers.ipam import insert_with_addresses, lock_pools
 from vpsorg.servers.models import BUSY_STATUSES, VISIBLE_STATUSES, Server, ServerStatus
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 
@@ -79,12 +79,64 @@ async def check_location_filter(session: AsyncSession, location: str | None) -> 
         )
 
 
+@dataclass(frozen=True)
+class References:
+    """The plan, OS and location a create body names, looked up once per request.
+
+    Resolved from the raw body before it is validated (``resolve_references``), so a 400
+    names unknown references beside malformed fields; a valid body then uses these objects.
+    ``errors`` names each reference that is unknown or unavailable.
+    """
+
+    plan: Plan | None
+    os: OperatingSystem | None
+    location: Location | None
+    errors: dict[str, list[str]]
+
+    def require(self) -> tuple[Plan, OperatingSystem, Location]:
+        """The three references, or InvalidParameters naming every unknown one."""
+        if self.errors:
+            names = ", ".join(f"'{name}'" for name in self.errors)
+            raise InvalidParameters(f"Invalid parameters: {names}.", self.errors)
+        assert self.plan is not None and self.os is not None and self.location is not None
+        return self.plan, self.os, self.location
+
+
 async def create_server(
-    session: AsyncSession, account: Account, data: ServerCreate
+    session: AsyncSession, account: Account, data: ServerCreate, references: References
 ) -> tuple[Server, Action]:
-    plan, os, location = await _resolve_references(session, account, data)
+    """Accept a new server: check the account, place it, give it addresses, queue its build.
+
+    Locks are taken as late as possible and held for few statements, as every create of the
+    account (or in the location) waits for them: the references were read before any lock;
+    the account's row lock (credits, servers limit) comes next, then the location's
+    (placement on a host, addresses); both end with the transaction.
+    """
+    plan, os, location = references.require()
     account = await lock_account(session, account.id)
+    await _check_may_create(session, account, plan, data.backups_enabled)
     await lock_pools(session, location)
+    host = await scheduler.place(session, location, plan)
+    now = utcnow()
+    server = Server(
+        account_id=account.id, name=data.name, hostname=data.hostname,
+        host=host, status=ServerStatus.PROVISIONING, location=location, plan=plan, os=os,
+        ssh_key_id=data.ssh_key_id, backups_enabled=data.backups_enabled,
+        created_at=now, updated_at=now, next_charge_at=now,
+    )  # fmt: skip
+    await insert_with_addresses(session, server, location)
+    action = queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
+    await session.flush()
+    return server, action
+
+
+async def _check_may_create(
+    session: AsyncSession, account: Account, plan: Plan, backups_enabled: bool
+) -> None:
+    """Refuse a suspended account, one at its servers limit, or one without an hour's credit.
+
+    Call with the account locked: concurrent creates then count each other's servers.
+    """
     if account.suspended_at is not None:
         raise AccountSuspended("The account is suspended; top up credits to create servers.")
     live = await repository.count_live(session, account.id)
@@ -93,75 +145,56 @@ async def create_server(
             f"The account's servers limit is {account.servers_limit}; "
             f"{live} servers exist. Delete one or ask for a higher limit."
         )
-    needed = hourly_cost_micros(plan, data.backups_enabled)
+    needed = hourly_cost_micros(plan, backups_enabled)
     if account.balance_micros < needed:
         raise InsufficientCredits(
             f"Insufficient credits: creating a '{plan.name}' server needs at least "
             f"{needed / 1_000_000:.4f} credits (one hour); the balance is "
             f"{account.balance_micros / 1_000_000:.4f}."
         )
-    host = await scheduler.place(session, location, plan)
-    now = utcnow()
-    server = Server(
-        account_id=account.id, name=data.name, hostname=data.hostname,
-        host_id=host.id if host is not None else None,
-        status=ServerStatus.PROVISIONING, location_code=location.code, plan_id=plan.id,
-        os_id=os.id, ssh_key_id=data.ssh_key_id, backups_enabled=data.backups_enabled,
-        created_at=now, updated_at=now, next_charge_at=now,
-    )  # fmt: skip
-    session.add(server)
-    await session.flush()
-    await assign_addresses(session, server, location)
-    action = queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
-    await session.flush()
-    await session.refresh(server)
-    return server, action
 
 
-async def reference_errors(
+NO_REFERENCES = References(plan=None, os=None, location=None, errors={})
+"""For a body that names nothing to look up (not JSON, not an object)."""
+
+
+async def resolve_references(
     session: AsyncSession, account: Account, body: Mapping[str, Any]
-) -> dict[str, list[str]]:
-    """Name every unknown plan, OS, location or SSH key in a (raw) create body.
+) -> References:
+    """Look up the plan, OS, location and SSH key a (raw) create body names, in one query.
 
     Only fields of the right type are looked up, so this can run on a body that fails
     validation elsewhere and the 400 still names every bad field at once.
     """
+    plan_id, os_id = _id_or_none(body.get("plan_id")), _id_or_none(body.get("os_id"))
+    key_id = _id_or_none(body.get("ssh_key_id"))
+    code = body.get("location") if isinstance(body.get("location"), str) else None
+    if plan_id is None and os_id is None and code is None and key_id is None:
+        return NO_REFERENCES
+    found = await catalog.find_references(
+        session, account.id, plan_id=plan_id, os_id=os_id, location=code, ssh_key_id=key_id
+    )
+    plan = found.plan if found.plan is not None and found.plan.available else None
+    os = found.os if found.os is not None and found.os.available else None
+    location = found.location if found.location is not None and found.location.available else None
     errors: dict[str, list[str]] = {}
-    plan_id, os_id = body.get("plan_id"), body.get("os_id")
-    location, key_id = body.get("location"), body.get("ssh_key_id")
-    if _is_id(plan_id):
-        plan = await session.get(Plan, plan_id)
-        if plan is None or not plan.available:
-            errors["plan_id"] = [f"Unknown plan {plan_id}."]
-    if _is_id(os_id):
-        os = await session.get(OperatingSystem, os_id)
-        if os is None or not os.available:
-            errors["os_id"] = [f"Unknown operating system {os_id}."]
-    if isinstance(location, str):
-        found = await session.get(Location, location)
-        if found is None or not found.available:
-            errors["location"] = [f"Unknown location '{location}'."]
-    if _is_id(key_id) and await catalog.get_ssh_key(session, account.id, key_id) is None:
+    if plan_id is not None and plan is None:
+        errors["plan_id"] = [f"Unknown plan {plan_id}."]
+    if os_id is not None and os is None:
+        errors["os_id"] = [f"Unknown operating system {os_id}."]
+    if code is not None and location is None:
+        errors["location"] = [f"Unknown location '{code}'."]
+    if key_id is not None and found.ssh_key is None:
         errors["ssh_key_id"] = [f"Unknown SSH key {key_id}."]
-    return errors
+    return References(plan, os, location, errors)
+
+
+def _id_or_none(value: object) -> int | None:
+    return value if _is_id(value) else None
 
 
 def _is_id(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
-
-
-async def _resolve_references(
-    session: AsyncSession, account: Account, data: ServerCreate
-) -> tuple[Plan, OperatingSystem, Location]:
-    errors = await reference_errors(session, account, data.model_dump())
-    if errors:
-        names = ", ".join(f"'{name}'" for name in errors)
-        raise InvalidParameters(f"Invalid parameters: {names}.", errors)
-    plan = await session.get(Plan, data.plan_id)
-    os = await session.get(OperatingSystem, data.os_id)
-    location = await session.get(Location, data.location)
-    assert plan is not None and os is not None and location is not None
-    return plan, os, location
 
 
 async def update_server(

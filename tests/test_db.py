@@ -1,0 +1,91 @@
+"""Transactions: read-only requests don't queue behind a writer; writes keep the write lock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.factories import SERVER
+from vpsorg.accounts.models import Account
+from vpsorg.db import transaction
+from vpsorg.runtime import Runtime
+
+
+@pytest.fixture
+def settings(settings):
+    """No embedded worker: the transactions seen are the requests' own."""
+    return settings.model_copy(update={"embedded_worker": False})
+
+
+@asynccontextmanager
+async def write_transaction_open(runtime: Runtime, account_id: int) -> AsyncIterator[None]:
+    """A write transaction that has written and not yet committed: on SQLite it holds the
+    database's write lock, on PostgreSQL the account's row lock."""
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(Account).where(Account.id == account_id).values(name=Account.name)
+        )
+        yield
+
+
+def record_begins(engine: AsyncEngine) -> list[str]:
+    begins: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    return begins
+
+
+async def test_reads_answer_while_a_write_transaction_is_open(app, client, user, factory):
+    server = await factory.server(user, wait=None)
+    runtime = app.state.runtime
+
+    async with write_transaction_open(runtime, user.account_id):
+        # Each would wait for the write lock (and fail after the busy timeout) if it took it.
+        for path in [
+            "/api/v1/servers/",
+            f"/api/v1/servers/{server['id']}/",
+            f"/api/v1/servers/{server['id']}/actions/",
+            f"/api/v1/actions/{server['action']['id']}/?wait=0",
+            "/api/v1/account/",
+            "/api/v1/plans/",
+        ]:
+            response = await client.get(path, headers=user.headers)
+            assert response.status_code == 200, (path, response.text)
+
+
+async def test_on_sqlite_reads_begin_deferred_and_writes_immediate(app, client, user, databases):
+    if databases.is_postgres:
+        pytest.skip("SQLite's transaction modes")
+    begins = record_begins(app.state.runtime.engine)
+
+    created = await client.post("/api/v1/servers/", json=SERVER, headers=user.headers)
+    assert created.status_code == 201
+    assert begins == ["BEGIN IMMEDIATE"]
+
+    begins.clear()
+    await client.get("/api/v1/servers/", headers=user.headers)
+    await client.get(f"/api/v1/actions/{created.json()['action']['id']}/", headers=user.headers)
+    assert begins and set(begins) == {"BEGIN"}
+
+
+async def test_on_postgresql_read_only_transactions_refuse_writes(app, user, databases):
+    if not databases.is_postgres:
+        pytest.skip("PostgreSQL's READ ONLY transactions")
+    runtime = app.state.runtime
+    async with transaction(runtime.read_sessions) as session:
+        assert await session.scalar(text("SHOW transaction_read_only")) == "on"
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        async with transaction(runtime.read_sessions) as session:
+            await session.execute(update(Account).values(name=Account.name))
+    async with transaction(runtime.sessions) as session:
+        assert await session.scalar(text("SHOW transaction_read_only")) == "off"
