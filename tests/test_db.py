@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import SERVER
 from vpsorg.accounts.models import Account
-from vpsorg.db import transaction
+from vpsorg.db import create_engine, session_factory, transaction
 from vpsorg.runtime import Runtime
 
 
@@ -27,21 +28,28 @@ def settings(settings):
 async def write_transaction_open(runtime: Runtime, account_id: int) -> AsyncIterator[None]:
     """A write transaction that has written and not yet committed: on SQLite it holds the
     database's write lock, on PostgreSQL the account's row lock."""
-    async with transaction(runtime.sessions) as session:
+    async with write_transaction_open_on(runtime.engine, account_id):
+        yield
+
+
+@asynccontextmanager
+async def write_transaction_open_on(engine: AsyncEngine, account_id: int) -> AsyncIterator[None]:
+    async with transaction(session_factory(engine)) as session:
         await session.execute(
             update(Account).where(Account.id == account_id).values(name=Account.name)
         )
         yield
 
 
-def record_begins(engine: AsyncEngine) -> list[str]:
+def record_begins(*engines: AsyncEngine) -> list[str]:
     begins: list[str] = []
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if statement.startswith("BEGIN"):
             begins.append(statement)
 
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", _record)
     return begins
 
 
@@ -66,7 +74,7 @@ async def test_reads_answer_while_a_write_transaction_is_open(app, client, user,
 async def test_on_sqlite_reads_begin_deferred_and_writes_immediate(app, client, user, databases):
     if databases.is_postgres:
         pytest.skip("SQLite's transaction modes")
-    begins = record_begins(app.state.runtime.engine)
+    begins = record_begins(app.state.runtime.engine, app.state.runtime.read_engine)
 
     created = await client.post("/api/v1/servers/", json=SERVER, headers=user.headers)
     assert created.status_code == 201
@@ -76,6 +84,42 @@ async def test_on_sqlite_reads_begin_deferred_and_writes_immediate(app, client, 
     await client.get("/api/v1/servers/", headers=user.headers)
     await client.get(f"/api/v1/actions/{created.json()['action']['id']}/", headers=user.headers)
     assert begins and set(begins) == {"BEGIN"}
+
+
+async def test_on_sqlite_a_process_queues_its_writers_for_one_connection(
+    app, client, user, databases
+):
+    """While another process holds the write lock, this process's writers wait in line for
+    its one write connection, in order, instead of all polling in SQLite's busy handler
+    (which favours newcomers: a writer there could wait past a lease or the busy timeout).
+    Reads go on meanwhile."""
+    if databases.is_postgres:
+        pytest.skip("SQLite's write lock")
+    runtime = app.state.runtime
+    other_process = create_engine(runtime.settings.database_url)
+    finished: list[int] = []
+
+    async def write(n: int) -> None:
+        async with transaction(runtime.sessions) as session:
+            await session.execute(
+                update(Account).where(Account.id == user.account_id).values(name=f"w{n}")
+            )
+        finished.append(n)
+
+    try:
+        async with write_transaction_open_on(other_process, user.account_id):
+            writers = []
+            for n in range(8):
+                writers.append(asyncio.create_task(write(n)))
+                await asyncio.sleep(0.01)  # let each queue before the next (order, not time)
+            assert runtime.engine.pool.checkedout() == 1  # one waits for the lock, 7 in line
+            response = await client.get("/api/v1/account/", headers=user.headers)
+            assert response.status_code == 200
+            assert finished == []
+        await asyncio.gather(*writers)
+    finally:
+        await other_process.dispose()
+    assert finished == list(range(8))
 
 
 async def test_on_postgresql_read_only_transactions_refuse_writes(app, user, databases):

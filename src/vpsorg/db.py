@@ -55,6 +55,30 @@ def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) 
     return create_async_engine(url, **kwargs)
 
 
+SQLITE_WRITE_CONNECTIONS = 1
+"""Write connections per process on SQLite (see ``create_engines``)."""
+
+
+def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
+    """A process's engines: (for transactions that may write, for read-only ones).
+
+    On PostgreSQL both are one engine. On SQLite, where one transaction at a time holds the
+    database's write lock, the write engine has a single connection: a process's writers
+    queue for it in order, holding nothing, and at most one of them waits for the lock in
+    SQLite's busy handler. That handler is not a queue: waiters sleep and poll, the longer
+    they have waited the less often (up to 100 ms), so with dozens of them (every request
+    that may write, every claim loop) a writer could wait many seconds, past an action's
+    lease or the busy timeout, while new arrivals went first. Reads have their own engine
+    and pool, so they never queue behind writers.
+    """
+    url = async_database_url(url)
+    if not url.startswith("sqlite"):
+        engine = create_engine(url)
+        return engine, engine
+    writes = create_engine(url, pool_size=SQLITE_WRITE_CONNECTIONS, max_overflow=0)
+    return writes, create_engine(url)
+
+
 def _configure_sqlite(engine: AsyncEngine, foreign_keys: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from vpsorg.actions.notifier import ActionNotifier
 from vpsorg.actions.worker import Worker
 from vpsorg.config import Settings
-from vpsorg.db import create_engine, session_factory
+from vpsorg.db import create_engines, session_factory
 from vpsorg.drivers.base import Driver
 from vpsorg.drivers.registry import create_driver
 
@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.engine: AsyncEngine
+        self.read_engine: AsyncEngine
+        self.engine, self.read_engine = create_engines(settings.database_url)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.read_sessions: async_sessionmaker[AsyncSession] = session_factory(
-            self.engine, read_only=True
+            self.read_engine, read_only=True
         )
         """For transactions that only read: they never wait for SQLite's write lock."""
         self.driver: Driver = create_driver(settings)
@@ -56,3 +58,5 @@ class Runtime:
         await self.notifier.close()
         await self.driver.close()
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

@@ -26,8 +26,15 @@ from tests.e2e.processes import Installation, User
 SERVERS = 240
 ACCOUNTS = 4
 CLIENT_CONCURRENCY = 48
+SLOW_SECONDS = 10.0  # requests slower than this are listed in the summary (never asserted)
+LOG_TAIL_LINES = 30
+KEEPALIVE_SECONDS = 2.0  # below uvicorn's timeout_keep_alive (5 s)
 FINAL_STATUS = {"create": "active", "start": "active", "reboot": "active", "stop": "stopped",
                 "delete": "deleted"}  # fmt: skip
+
+
+class RequestFailed(Exception):
+    """A request that got no response, named with the API process it was sent to."""
 
 
 class Load:
@@ -39,13 +46,25 @@ class Load:
         self.statuses: Counter[int] = Counter()
         self.rejections: Counter[str] = Counter()
         self.gate = asyncio.Semaphore(CLIENT_CONCURRENCY)
+        self.slow: list[tuple[str, str, str, float]] = []  # method, path, API process, seconds
 
     def client(self) -> httpx.AsyncClient:
         return random.choice(self.clients)
 
     async def request(self, user: User, method: str, path: str, **kw: Any) -> httpx.Response:
+        client = self.client()
         async with self.gate:
-            response = await self.client().request(method, path, headers=user.headers, **kw)
+            started = time.monotonic()
+            try:
+                response = await client.request(method, path, headers=user.headers, **kw)
+            except Exception as exc:
+                raise RequestFailed(
+                    f"{method} {path} to {client.base_url} failed after "
+                    f"{time.monotonic() - started:.1f} s: {type(exc).__name__}: {exc}"
+                ) from exc
+        seconds = time.monotonic() - started
+        if seconds > SLOW_SECONDS:
+            self.slow.append((method, path, str(client.base_url), round(seconds, 1)))
         self.statuses[response.status_code] += 1
         if response.status_code == 400:
             self.rejections[response.json()["code"]] += 1
@@ -111,12 +130,24 @@ async def test_many_processes_racing_keep_every_invariant(installation_with):
         installation.worker("--concurrency", "4")
 
     started = time.monotonic()
-    clients = [httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) for url in api_urls]
+    # Idle connections are dropped by the client well before uvicorn closes them (after 5 s,
+    # httpx's default expiry too): a request sent on a connection the server is closing gets
+    # "Server disconnected without sending a response".
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+    clients = [
+        httpx.AsyncClient(base_url=url, timeout=60, limits=limits, trust_env=False)
+        for url in api_urls
+    ]
     try:
         load = Load(clients)
         await asyncio.gather(*[
             load.life(user, n) for n, user in zip(range(SERVERS), itertools.cycle(users))
         ])  # fmt: skip
+    except Exception as exc:
+        raise AssertionError(
+            f"the load failed after {time.monotonic() - started:.1f} s: "
+            f"{type(exc).__name__}: {exc}\nslow requests: {load.slow}\n{_log_tails(installation)}"
+        ) from exc
     finally:
         for client in clients:
             await client.aclose()
@@ -130,7 +161,8 @@ async def test_many_processes_racing_keep_every_invariant(installation_with):
     actions = _rows(db, "SELECT id, server_id, command, status FROM actions ORDER BY id")
     print(
         f"\n{SERVERS} servers, {len(actions)} actions through 3 API and 2 worker processes "
-        f"in {elapsed:.1f} s; responses {dict(load.statuses)}; 400s {dict(load.rejections)}"
+        f"in {elapsed:.1f} s; responses {dict(load.statuses)}; 400s {dict(load.rejections)}; "
+        f"requests over {SLOW_SECONDS:g} s: {load.slow or 'none'}"
     )
 
     # No request failed for a reason other than the state rules (a reboot that lands just
@@ -155,6 +187,7 @@ async def test_many_processes_racing_keep_every_invariant(installation_with):
     expected = Counter((f"vps-{row.server_id}", row.command) for row in actions)
     assert journal == expected, (
         f"done but not accepted: {journal - expected}; accepted but not done: {expected - journal}"
+        f"\n{_log_tails(installation)}"  # a worker that lost a lease says so in its log
     )
 
     # Each server's status is the one its history leads to.
@@ -179,6 +212,14 @@ async def test_many_processes_racing_keep_every_invariant(installation_with):
         GROUP BY a.id, a.balance_micros
         HAVING a.balance_micros != coalesce(sum(e.amount_micros), 0)""",
     )
+
+
+def _log_tails(installation: Installation) -> str:
+    parts = []
+    for title, text in installation.logs():
+        tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:]) or "(empty)"
+        parts.append(f"--- {title}, last {LOG_TAIL_LINES} lines:\n{tail}")
+    return "\n".join(parts)
 
 
 def _journal(installation: Installation) -> list[dict[str, Any]]:
