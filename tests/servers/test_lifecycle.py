@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from tests.factories import SERVER
 
 SUMMARY_FIELDS = {"id", "name", "hostname", "status", "ip_address", "location", "plan", "os",
@@ -28,7 +26,6 @@ async def test_create_returns_provisioning_with_documented_fields(client, user):
 
 
 async def test_full_cycle_with_every_status_visible(client, user, factory):
-    started = time.monotonic()
     server = await factory.server(user, wait="active")
     assert server["ip_address"].startswith("203.0.113.")
     assert server["ipv6_address"].startswith("2001:db8:1::")
@@ -56,7 +53,6 @@ async def test_full_cycle_with_every_status_visible(client, user, factory):
     assert response.status_code == 204
     assert response.content == b""
     assert (await client.get(f"{url}/", headers=user.headers)).status_code == 404
-    assert time.monotonic() - started < 1.0
 
 
 async def test_detail_has_usage_after_provisioning(client, user, factory):
