@@ -388,12 +388,10 @@ def hosts_list(
     from vpsorg.hosts import repository
 
     async def work(session: AsyncSession) -> list[str]:
-        found = await repository.list_hosts(session, location)
-        used = await repository.allocations(session, [h.id for h in found])
+        found = await repository.hosts_with_allocations(session, location)
         lines = [f"{'ID':>4}  {'NAME':<16} {'LOCATION':<10} {'STATE':<9} {'SERVERS':>7}  "
                  f"{'VCPUS':>11}  {'MEMORY MB':>15}  {'DISK GB':>13}  URI"]  # fmt: skip
-        for h in found:
-            u = used.get(h.id, repository.Allocation())
+        for h, u in found:
             state = "disabled" if not h.enabled else "draining" if h.draining else "enabled"
             lines.append(
                 f"{h.id:>4}  {h.name:<16} {h.location_code:<10} {state:<9} {u.servers:>7}  "
