@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.drivers.test_seed import FILES, read
 from tests.e2e.processes import Installation, VpsorgProcess
 from tests.guest.image import Guest
 from tests.requirements import libvirt_driver, require_guest, require_libvirtd
@@ -190,25 +191,12 @@ def _check_disk_and_seed(pool: Path, machine: str, guest: Guest, server: dict[st
     iso.open(str(pool / f"{machine}-seed.iso"))
     try:
         assert iso.pvd.volume_identifier.decode().strip() == "cidata"
-        files = {}
-        for name in ("meta-data", "user-data", "network-config"):
-            out = _BytesSink()
-            iso.get_file_from_iso_fp(out, rr_path=f"/{name}")
-            files[name] = out.data.decode()
+        files = {name: read(iso, name).decode() for name in FILES}
     finally:
         iso.close()
     assert f"local-hostname: {HOSTNAME}" in files["meta-data"]
     assert server["ip_address"] in files["network-config"]
     assert server["ipv6_address"] in files["network-config"]
-
-
-class _BytesSink:
-    def __init__(self) -> None:
-        self.data = b""
-
-    def write(self, chunk: bytes) -> int:
-        self.data += chunk
-        return len(chunk)
 
 
 def _accel(api: VpsorgProcess) -> str:
