@@ -18,6 +18,7 @@ from vpsorg import migrate
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.models import MICROS, Account
 from vpsorg.auth.tokens import create_token, revoke_token
+from vpsorg.billing import service as billing
 from vpsorg.clock import isoformat
 from vpsorg.config import Settings, get_settings
 from vpsorg.db import create_engine, session_factory, transaction
@@ -33,9 +34,11 @@ accounts_app = typer.Typer(help="Customer accounts and credits.", no_args_is_hel
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 hosts_app = typer.Typer(help="Hypervisor hosts and placement.", no_args_is_help=True)
 os_app = typer.Typer(help="Operating system images.", no_args_is_help=True)
+plans_app = typer.Typer(help="Plans and their prices.", no_args_is_help=True)
 simulator_app = typer.Typer(help="The simulator driver.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(plans_app, name="plans")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(hosts_app, name="hosts")
 app.add_typer(os_app, name="os")
@@ -184,7 +187,7 @@ def accounts_credit(account_id: int, amount: float) -> None:
 
     async def work(session: AsyncSession) -> int:
         kind = "topup" if amount >= 0 else "adjustment"
-        entry = await accounts.add_credit(
+        entry = await billing.credit(
             session, account_id, accounts.to_micros(amount), kind=kind, memo="operator"
         )
         return entry.balance_after_micros
@@ -205,7 +208,7 @@ def accounts_show(
         if account is None:
             typer.echo(f"vpsorg: account {account_id} not found", err=True)
             raise typer.Exit(1)
-        burn = await accounts.hourly_burn_rate_micros(session, account.id)
+        burn = await billing.burn_micros(session, account.id)
         _total, lines = await ledger(session, account.id, 0, entries)
         count, servers = await list_owned(
             session, account.id, status=None, location=None, offset=0, limit=1000
@@ -240,28 +243,32 @@ def accounts_suspend(
     account_id: int, reason: Annotated[str, typer.Option(help="Why (shown to the customer).")]
 ) -> None:
     """Suspend an account by hand: its servers are stopped and set to suspended."""
-    from vpsorg.accounts import suspension
 
     async def work(session: AsyncSession) -> int:
-        account = await accounts.lock_account(session, account_id)
-        return await suspension.suspend(session, account, reason)
+        return await billing.suspend_account(session, account_id, reason)
 
     typer.echo(f"suspended; {_in_transaction(_or_exit(work))} servers suspended", err=True)
 
 
 @accounts_app.command("unsuspend")
 def accounts_unsuspend(account_id: int) -> None:
-    """Lift a suspension; suspended servers become stopped."""
-    from vpsorg.accounts import suspension
+    """Lift a suspension if the balance covers an hour of every server (charged at once).
 
-    async def work(session: AsyncSession) -> int:
-        account = await accounts.lock_account(session, account_id)
-        if account.balance_micros < 0:
-            typer.echo("vpsorg: the balance is negative; add credits first", err=True)
-            raise typer.Exit(1)
-        return await suspension.unsuspend(session, account)
+    Otherwise the account stays suspended for credits, and a top-up lifts it.
+    """
 
-    typer.echo(f"unsuspended; {_in_transaction(_or_exit(work))} servers now stopped", err=True)
+    async def work(session: AsyncSession) -> bool:
+        return await billing.unsuspend_account(session, account_id)
+
+    if _in_transaction(_or_exit(work)):
+        typer.echo("unsuspended; its servers are stopped, each began a paid hour", err=True)
+    else:
+        typer.echo(
+            "vpsorg: the balance does not cover an hour of the account's servers; "
+            "it stays suspended until a top-up does",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @accounts_app.command("limit")
@@ -292,6 +299,22 @@ def _or_exit(
             raise typer.Exit(1) from None
 
     return wrapped
+
+
+# -- plans ----------------------------------------------------------------------------
+
+
+@plans_app.command("price")
+def plans_price(
+    plan_id: int, hourly: Annotated[float, typer.Argument(min=0, help="Credits per hour.")]
+) -> None:
+    """Set a plan's hourly price. Hours already started keep the old price."""
+
+    async def work(session: AsyncSession) -> None:
+        await billing.set_plan_price(session, plan_id, accounts.to_micros(hourly))
+
+    _in_transaction(_or_exit(work))
+    typer.echo(f"plan {plan_id} now costs {hourly:g} credits per hour", err=True)
 
 
 # -- tokens ---------------------------------------------------------------------------

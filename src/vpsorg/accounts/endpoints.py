@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from vpsorg.accounts import repository, service
+from vpsorg.accounts import repository
 from vpsorg.accounts.models import MICROS, CreditEntry
 from vpsorg.accounts.schemas import AccountOut, CreditEntryList, CreditEntryOut
 from vpsorg.api import PageNumber, PerPage, error_responses, paginated
+from vpsorg.billing import service as billing
 from vpsorg.deps import CurrentAccount, DbSession
 from vpsorg.servers import repository as servers
 
@@ -27,7 +28,7 @@ async def get_account(account: CurrentAccount, session: DbSession) -> AccountOut
     """Balance, hourly burn rate of the live servers, and the servers limit."""
     return AccountOut(
         id=account.id, name=account.name, balance=account.balance_micros / MICROS,
-        hourly_burn_rate=await service.hourly_burn_rate_micros(session, account.id) / MICROS,
+        hourly_burn_rate=await billing.burn_micros(session, account.id) / MICROS,
         servers_limit=account.servers_limit,
         servers_used=await servers.count_live(session, account.id),
         suspended=account.suspended_at is not None, suspended_reason=account.suspended_reason,

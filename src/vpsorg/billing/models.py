@@ -10,7 +10,7 @@ from vpsorg.db import Base
 
 
 class ServerCharge(Base):
-    """One metered server-hour. The unique key makes each hour chargeable exactly once."""
+    """One charged server-hour. The unique key makes each hour chargeable exactly once."""
 
     __tablename__ = "server_charges"
     __table_args__ = (UniqueConstraint("server_id", "hour"),)
@@ -18,7 +18,8 @@ class ServerCharge(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    hour: Mapped[int] = mapped_column(Integer)  # 0 = the hour that starts at created_at
-    amount_micros: Mapped[int] = mapped_column(BigInteger)
+    hour: Mapped[int] = mapped_column(Integer)  # the server's billing hours counted from 0
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    amount_micros: Mapped[int] = mapped_column(BigInteger)  # 0 past the monthly cap
     credit_entry_id: Mapped[int | None] = mapped_column(ForeignKey("credit_entries.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

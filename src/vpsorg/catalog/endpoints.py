@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from vpsorg.accounts.models import MICROS
 from vpsorg.api import PathId, error_responses
+from vpsorg.billing.pricing import monthly_price_micros
 from vpsorg.catalog import repository, service
 from vpsorg.catalog.models import Plan, SshKey
 from vpsorg.catalog.schemas import (
@@ -19,7 +20,6 @@ from vpsorg.catalog.schemas import (
 from vpsorg.deps import CurrentAccount, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
-HOURS_PER_MONTH = 730
 
 
 def plan_out(plan: Plan) -> PlanOut:
@@ -27,7 +27,7 @@ def plan_out(plan: Plan) -> PlanOut:
     return PlanOut(
         id=plan.id, name=plan.name, vcpus=plan.vcpus, memory=plan.memory_mb,
         storage=plan.storage_gb, bandwidth=plan.bandwidth_gb, price_hourly=round(hourly, 6),
-        price_monthly=round(hourly * HOURS_PER_MONTH, 2), available=plan.available,
+        price_monthly=round(monthly_price_micros(plan) / MICROS, 2), available=plan.available,
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import case
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.actions.models import Action, ActionCommand
+from vpsorg.billing import service as billing
 from vpsorg.catalog.models import SshKey
 from vpsorg.clock import utcnow
 from vpsorg.drivers.base import Driver, MachineSpec, Usage
@@ -106,6 +107,10 @@ async def succeeded(session: AsyncSession, job: Job, usage: Usage | None) -> Non
 async def failed(session: AsyncSession, job: Job) -> None:
     if job.command == ActionCommand.SUSPEND:
         return  # the server stays suspended; the failed stop is on the action for operators
+    if job.command == ActionCommand.CREATE:
+        server = await session.get(Server, job.server_id)
+        assert server is not None
+        await billing.refund_failed_create(session, server)
     during, _after = OUTCOMES[job.command]
     await repository.transition(session, job.server_id, [during], ServerStatus.ERROR)
 

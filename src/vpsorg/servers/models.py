@@ -62,10 +62,15 @@ class Server(Base):
     )
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), default=None, index=True)
-    # Hours 0 .. billed_hours-1 (counted from created_at) are charged; the next hour to charge
-    # starts at next_charge_at. See billing/metering.py.
+    # Billing (see billing/service.py): hours 0 .. billed_hours-1 are charged; the next one
+    # starts at next_charge_at (NULL once the server will never pay again). month_paid_micros
+    # is what hours starting in month_period ("YYYY-MM") cost, for the monthly cap.
+    # refunded_at: the create failed and every charge was given back.
     billed_hours: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_charge_at: Mapped[datetime | None] = mapped_column(DateTime, default=None, index=True)
+    month_period: Mapped[str | None] = mapped_column(String(7), default=None)
+    month_paid_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    refunded_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     # Unique among non-NULL values: no address is ever held by two servers at once.
     ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)
     ipv6_address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)

@@ -9,15 +9,15 @@ from typing import Any, TypeGuard
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
-from vpsorg.accounts.service import hourly_cost_micros, lock_account
+from vpsorg.accounts.service import lock_account
 from vpsorg.actions import queue
 from vpsorg.actions.models import Action, ActionCommand
+from vpsorg.billing import service as billing
 from vpsorg.catalog import repository as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.clock import utcnow
 from vpsorg.errors import (
     AccountSuspended,
-    InsufficientCredits,
     InvalidParameters,
     InvalidState,
     LimitExceeded,
@@ -105,19 +105,22 @@ class References:
 async def create_server(
     session: AsyncSession, account: Account, data: ServerCreate, references: References
 ) -> tuple[Server, Action]:
-    """Accept a new server: check the account, place it, give it addresses, queue its build.
+    """Accept a new server: check the account, charge its first hour, place it, give it
+    addresses, queue its build.
 
     Locks are taken as late as possible and held for few statements, as every create of the
     account (or in the location) waits for them: the references were read before any lock;
-    the account's row lock (credits, servers limit) comes next, then the location's
-    (placement on a host, addresses); both end with the transaction.
+    the account's row lock (credits, servers limit, the first hour's charge) comes next, then
+    the location's (placement on a host, addresses); both end with the transaction. A refused
+    create writes nothing.
     """
     plan, os, location = references.require()
     account = await lock_account(session, account.id)
+    now = utcnow()
+    await billing.settle(session, account, now)
     await _check_may_create(session, account, plan, data.backups_enabled)
     await lock_pools(session, location)
     host = await scheduler.place(session, location, plan)
-    now = utcnow()
     server = Server(
         account_id=account.id, name=data.name, hostname=data.hostname,
         host=host, status=ServerStatus.PROVISIONING, location=location, plan=plan, os=os,
@@ -125,6 +128,7 @@ async def create_server(
         created_at=now, updated_at=now, next_charge_at=now,
     )  # fmt: skip
     await insert_with_addresses(session, server, location)
+    await billing.charge_first_hour(session, account, server)
     action = queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
     await session.flush()
     return server, action
@@ -133,9 +137,10 @@ async def create_server(
 async def _check_may_create(
     session: AsyncSession, account: Account, plan: Plan, backups_enabled: bool
 ) -> None:
-    """Refuse a suspended account, one at its servers limit, or one without an hour's credit.
+    """Refuse a suspended account, one at its servers limit, or one short of the first hour.
 
-    Call with the account locked: concurrent creates then count each other's servers.
+    Call with the account locked and settled: concurrent creates then count each other's
+    servers and see each other's charges.
     """
     if account.suspended_at is not None:
         raise AccountSuspended("The account is suspended; top up credits to create servers.")
@@ -145,13 +150,7 @@ async def _check_may_create(
             f"The account's servers limit is {account.servers_limit}; "
             f"{live} servers exist. Delete one or ask for a higher limit."
         )
-    needed = hourly_cost_micros(plan, backups_enabled)
-    if account.balance_micros < needed:
-        raise InsufficientCredits(
-            f"Insufficient credits: creating a '{plan.name}' server needs at least "
-            f"{needed / 1_000_000:.4f} credits (one hour); the balance is "
-            f"{account.balance_micros / 1_000_000:.4f}."
-        )
+    billing.require_first_hour(account, plan, backups_enabled)
 
 
 NO_REFERENCES = References(plan=None, os=None, location=None, errors={})
@@ -201,6 +200,8 @@ async def update_server(
     session: AsyncSession, server: Server, data: ServerReplace | ServerPatch
 ) -> Server:
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("backups_enabled", server.backups_enabled) != server.backups_enabled:
+        await billing.before_backups_change(session, server)
     for field, value in changes.items():
         setattr(server, field, value)
     if changes:

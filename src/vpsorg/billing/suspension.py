@@ -1,4 +1,6 @@
-"""Suspending an account (out of credits, or by an operator) and lifting it.
+"""Suspending an account's servers (out of credits, or by an operator) and lifting it.
+
+When to suspend and lift is decided in ``billing/service.py``; this is what it does.
 
 While suspended, the account's servers show ``suspended``: running ones are stopped through
 a ``suspend`` action each, stopped ones just change status. Nothing is ever deleted. Lifting
@@ -7,24 +9,29 @@ the suspension returns them to ``stopped``; the customer starts them again.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
 from vpsorg.actions import queue
 from vpsorg.actions.models import ActionCommand
-from vpsorg.clock import utcnow
 from vpsorg.servers import repository
 from vpsorg.servers.models import Server, ServerStatus
 
 CREDITS_REASON = "insufficient credits"
 
 
-async def suspend(session: AsyncSession, account: Account, reason: str) -> int:
-    """Suspend the (locked) account; returns how many servers were suspended now."""
+async def suspend(session: AsyncSession, account: Account, reason: str, *, at: datetime) -> int:
+    """Suspend the (locked) account from ``at``; returns how many servers were suspended now.
+
+    An account already suspended keeps its start and takes the new reason (an operator's
+    reason replaces "insufficient credits", so a top-up no longer lifts it).
+    """
     if account.suspended_at is None:
-        account.suspended_at = utcnow()
-        account.suspended_reason = reason
+        account.suspended_at = at
+    account.suspended_reason = reason
     return await suspend_servers(session, account)
 
 

@@ -1,0 +1,148 @@
+"""Billing queries: what is due, what is live, what a server has paid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.accounts.models import Account
+from vpsorg.billing.models import ServerCharge
+from vpsorg.catalog.models import Plan
+from vpsorg.servers.models import Server, ServerStatus
+
+_STILL_BILLED = (Server.next_charge_at.is_not(None), Server.refunded_at.is_(None))
+"""A server that may still pay: its billing is not closed and its create was not refunded."""
+_STARTS_BEFORE_DELETION = or_(
+    Server.deleted_at.is_(None), Server.next_charge_at < Server.deleted_at
+)
+"""Its next hour starts while it exists (a deleted server pays only hours started before)."""
+
+
+async def due_servers(session: AsyncSession, account_id: int, until: datetime) -> Sequence[Server]:
+    """The account's servers with an hour started by ``until`` and not charged, row-locked."""
+    rows = await session.scalars(
+        select(Server)
+        .where(
+            Server.account_id == account_id,
+            *_STILL_BILLED,
+            Server.next_charge_at <= until,
+            _STARTS_BEFORE_DELETION,
+        )
+        .order_by(Server.id)
+        .with_for_update(of=Server)
+        .execution_options(populate_existing=True)
+    )
+    return rows.all()
+
+
+async def live_servers(
+    session: AsyncSession, account_id: int, *, lock: bool = False
+) -> Sequence[Server]:
+    """The account's servers that pay each hour: not deleted, create not refunded."""
+    query = (
+        select(Server)
+        .where(
+            Server.account_id == account_id,
+            Server.deleted_at.is_(None),
+            Server.refunded_at.is_(None),
+        )
+        .order_by(Server.id)
+    )
+    if lock:
+        query = query.with_for_update(of=Server).execution_options(populate_existing=True)
+    return (await session.scalars(query)).all()
+
+
+async def accounts_with_due_hours(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[int]:
+    """Accounts, not suspended, with at least one server-hour started and not charged."""
+    rows = await session.scalars(
+        select(Server.account_id)
+        .join(Account, Account.id == Server.account_id)
+        .where(
+            Account.suspended_at.is_(None),
+            *_STILL_BILLED,
+            Server.next_charge_at <= now,
+            _STARTS_BEFORE_DELETION,
+        )
+        .group_by(Server.account_id)
+        .order_by(func.min(Server.next_charge_at))
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def accounts_on_plan(session: AsyncSession, plan_id: int) -> Sequence[int]:
+    """Accounts with a server of the plan that may still pay."""
+    rows = await session.scalars(
+        select(Server.account_id)
+        .where(Server.plan_id == plan_id, *_STILL_BILLED)
+        .distinct()
+        .order_by(Server.account_id)
+    )
+    return rows.all()
+
+
+async def close_deleted(session: AsyncSession, account_id: int) -> None:
+    """End the billing of the account's deleted servers (their last hours were free)."""
+    await session.execute(
+        update(Server)
+        .where(
+            Server.account_id == account_id,
+            Server.deleted_at.is_not(None),
+            Server.next_charge_at.is_not(None),
+        )
+        .values(next_charge_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_refunded(session: AsyncSession, server_id: int, now: datetime) -> bool:
+    """Close a failed create's billing, once: False when it was already refunded."""
+    result = await session.execute(
+        update(Server)
+        .where(Server.id == server_id, Server.refunded_at.is_(None))
+        .values(refunded_at=now, next_charge_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def paid_by_server(session: AsyncSession, server_id: int) -> int:
+    total = await session.scalar(
+        select(func.sum(ServerCharge.amount_micros)).where(ServerCharge.server_id == server_id)
+    )
+    return int(total or 0)
+
+
+async def live_prices(session: AsyncSession, account_id: int) -> Sequence[tuple[Plan, bool]]:
+    """(plan, backups_enabled) of each server the account pays for every hour."""
+    rows = await session.execute(
+        select(Plan, Server.backups_enabled)
+        .join(Server, Server.plan_id == Plan.id)
+        .where(
+            Server.account_id == account_id,
+            Server.deleted_at.is_(None),
+            Server.refunded_at.is_(None),
+        )
+    )
+    return [(plan, backups) for plan, backups in rows.all()]
+
+
+async def suspended_accounts_with_servers_up(session: AsyncSession) -> Sequence[int]:
+    """Suspended accounts with servers still active or stopped (busy when it was suspended)."""
+    rows = await session.scalars(
+        select(Account.id)
+        .join(Server, Server.account_id == Account.id)
+        .where(
+            Account.suspended_at.is_not(None),
+            Server.deleted_at.is_(None),
+            Server.status.in_([ServerStatus.ACTIVE, ServerStatus.STOPPED]),
+        )
+        .distinct()
+    )
+    return rows.all()

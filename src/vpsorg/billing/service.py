@@ -1,0 +1,263 @@
+"""The billing rules: prepaid server-hours, the monthly cap, suspension and its lifting.
+
+- A server's first hour is charged when it is created, in the create's transaction; each
+  later hour is charged as it starts, at the price and backups flag in force then.
+- Hours start at the server's anchor plus whole hours. The anchor is its creation, and the
+  moment a suspension is lifted (each server then starts a new hour, charged at once).
+- The balance falling below zero suspends the account at the start of the hour whose charge
+  took it there. Every hour that started by then is charged in full; hours that start while
+  the account is suspended are free.
+- A server pays at most ``HOURS_PER_MONTH`` hours of its price per calendar month.
+
+The meter may run late, so every change that affects what an hour costs (a top-up, a backups
+toggle, a price change, an operator's suspension) first *settles* the account: charges every
+hour started until that moment, oldest first, under the account's row lock. Between two
+settlements nothing but time changes, so a late settlement charges exactly what an on-time
+meter would have. The account's row lock is the one lock: take it before any server's.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.accounts import service as accounts
+from vpsorg.accounts.models import MICROS, Account, CreditEntry
+from vpsorg.billing import repository, suspension
+from vpsorg.billing.models import ServerCharge
+from vpsorg.billing.pricing import capped_charge_micros, hour_price_micros
+from vpsorg.catalog.models import Plan
+from vpsorg.clock import utcnow
+from vpsorg.errors import InsufficientCredits, InvalidParameters, NotFound
+from vpsorg.servers.models import Server
+
+HOUR = timedelta(hours=1)
+
+
+# -- settling: charging every hour that has started -------------------------------------
+
+
+async def settle(session: AsyncSession, account: Account, until: datetime) -> int:
+    """Charge every hour of the (locked) account's servers started by ``until``.
+
+    Returns how many hours were charged. A suspended account has nothing to settle.
+    """
+    if account.suspended_at is not None:
+        return 0
+    servers = await repository.due_servers(session, account.id, until)
+    return await _charge_hours(session, account, servers, until)
+
+
+async def settle_account(session: AsyncSession, account_id: int) -> Account:
+    """Lock the account and settle it up to now; returns it, locked."""
+    account = await accounts.lock_account(session, account_id)
+    await settle(session, account, utcnow())
+    return account
+
+
+async def _charge_hours(
+    session: AsyncSession, account: Account, servers: Iterable[Server], until: datetime
+) -> int:
+    """Charge the servers' hours that start by ``until``, in the order they start.
+
+    The order matters only for the moment the balance goes negative: that hour's start is
+    when the account is suspended, and hours of other servers starting later are free.
+    """
+    by_id = {server.id: server for server in servers}
+    starts = [(s.next_charge_at, s.id) for s in by_id.values() if s.next_charge_at is not None]
+    heapq.heapify(starts)
+    balance = account.balance_micros
+    suspended_at: datetime | None = None
+    charged: dict[int, list[ServerCharge]] = {}
+    while starts:
+        starts_at, server_id = heapq.heappop(starts)
+        if starts_at > until or (suspended_at is not None and starts_at > suspended_at):
+            break
+        server = by_id[server_id]
+        charge = _charge_hour(server, starts_at)
+        charged.setdefault(server_id, []).append(charge)
+        balance -= charge.amount_micros
+        if balance < 0 and suspended_at is None:
+            suspended_at = starts_at
+        if server.next_charge_at is not None:
+            heapq.heappush(starts, (server.next_charge_at, server_id))
+    for server_id, hours in charged.items():
+        await _book(session, account, by_id[server_id], hours)
+    if suspended_at is not None:
+        await suspension.suspend(session, account, suspension.CREDITS_REASON, at=suspended_at)
+    return sum(len(hours) for hours in charged.values())
+
+
+def _charge_hour(server: Server, starts_at: datetime) -> ServerCharge:
+    """The charge of the server's hour starting at ``starts_at``; moves its clock on."""
+    period = starts_at.strftime("%Y-%m")
+    if server.month_period != period:
+        server.month_period, server.month_paid_micros = period, 0
+    price = hour_price_micros(server.plan, server.backups_enabled)
+    amount = capped_charge_micros(price, server.month_paid_micros)
+    server.month_paid_micros += amount
+    charge = ServerCharge(
+        server_id=server.id,
+        account_id=server.account_id,
+        hour=server.billed_hours,
+        starts_at=starts_at,
+        amount_micros=amount,
+    )
+    server.billed_hours += 1
+    next_start = starts_at + HOUR
+    deleted = server.deleted_at is not None and next_start >= server.deleted_at
+    server.next_charge_at = None if deleted else next_start
+    return charge
+
+
+async def _book(
+    session: AsyncSession, account: Account, server: Server, hours: list[ServerCharge]
+) -> None:
+    """One ledger line for a server's hours charged together, and a row per hour."""
+    total = sum(charge.amount_micros for charge in hours)
+    entry_id = None
+    if total:
+        first, last = hours[0].hour + 1, hours[-1].hour + 1
+        span = f"hour {first}" if first == last else f"hours {first}-{last}"
+        memo = f"server {server.id} ({server.name}), {span}"
+        entry = await accounts.record_entry(session, account, -total, kind="charge", memo=memo)
+        entry_id = entry.id
+    for charge in hours:
+        charge.credit_entry_id = entry_id
+        session.add(charge)
+    await session.flush()
+
+
+# -- creating a server ------------------------------------------------------------------
+
+
+def require_first_hour(account: Account, plan: Plan, backups_enabled: bool) -> None:
+    """Refuse a create when the (locked, settled) account can't pay the server's first hour."""
+    price = hour_price_micros(plan, backups_enabled)
+    if account.balance_micros < price:
+        raise InsufficientCredits(
+            f"Insufficient credits: a '{plan.name}' server's first hour costs "
+            f"{price / MICROS:.4f} credits, charged when it is created; the balance is "
+            f"{account.balance_micros / MICROS:.4f}."
+        )
+
+
+async def charge_first_hour(session: AsyncSession, account: Account, server: Server) -> None:
+    """Charge the new server's first hour (it starts at ``created_at``)."""
+    await _charge_hours(session, account, [server], server.created_at)
+
+
+async def refund_failed_create(session: AsyncSession, server: Server) -> None:
+    """Give back everything a server whose create failed has paid; it never pays again."""
+    account = await settle_account(session, server.account_id)
+    now = utcnow()
+    if not await repository.mark_refunded(session, server.id, now):
+        return
+    paid = await repository.paid_by_server(session, server.id)
+    if paid:
+        memo = f"server {server.id} ({server.name}): creation failed"
+        await accounts.record_entry(session, account, paid, kind="refund", memo=memo)
+        await _apply_balance(session, account, now)
+
+
+async def before_backups_change(session: AsyncSession, server: Server) -> None:
+    """Settle the server's account, so the hours started so far keep the old price."""
+    await settle_account(session, server.account_id)
+
+
+# -- credits and suspension ---------------------------------------------------------------
+
+
+async def credit(
+    session: AsyncSession,
+    account_id: int,
+    amount_micros: int,
+    *,
+    kind: str = "topup",
+    memo: str = "",
+) -> CreditEntry:
+    """Add credits (negative: take them, as a correction) and apply what the balance implies.
+
+    A balance below zero suspends the account; a credits suspension is lifted once the
+    balance covers the account's hourly burn.
+    """
+    account = await settle_account(session, account_id)
+    entry = await accounts.record_entry(session, account, amount_micros, kind=kind, memo=memo)
+    await _apply_balance(session, account, utcnow())
+    return entry
+
+
+async def _apply_balance(session: AsyncSession, account: Account, now: datetime) -> None:
+    if account.balance_micros < 0 and account.suspended_at is None:
+        await suspension.suspend(session, account, suspension.CREDITS_REASON, at=now)
+    elif suspension.suspended_for_credits(account) and account.balance_micros >= await burn_micros(
+        session, account.id
+    ):
+        await _lift(session, account, now)
+
+
+async def _lift(session: AsyncSession, account: Account, now: datetime) -> int:
+    """End the suspension: servers become stopped, and each starts a new hour, paid now."""
+    count = await suspension.unsuspend(session, account)
+    await repository.close_deleted(session, account.id)
+    servers = await repository.live_servers(session, account.id, lock=True)
+    for server in servers:
+        server.next_charge_at = now
+    await _charge_hours(session, account, servers, now)
+    return count
+
+
+async def burn_micros(session: AsyncSession, account_id: int) -> int:
+    """What the account's live servers cost per hour (their next hour, before any cap)."""
+    prices = await repository.live_prices(session, account_id)
+    return sum(hour_price_micros(plan, backups) for plan, backups in prices)
+
+
+async def suspend_account(session: AsyncSession, account_id: int, reason: str) -> int:
+    """An operator's suspension; a top-up does not lift it. Returns servers suspended now."""
+    account = await settle_account(session, account_id)
+    return await suspension.suspend(session, account, reason, at=utcnow())
+
+
+async def unsuspend_account(session: AsyncSession, account_id: int) -> bool:
+    """Lift any suspension if the balance covers an hour of every server; True if lifted.
+
+    Otherwise the account stays suspended, now for credits: a top-up lifts it.
+    """
+    account = await accounts.lock_account(session, account_id)
+    if account.suspended_at is None:
+        return True
+    if account.balance_micros >= await burn_micros(session, account.id):
+        await _lift(session, account, utcnow())
+        return True
+    account.suspended_reason = suspension.CREDITS_REASON
+    return False
+
+
+async def sweep_suspended_accounts(session: AsyncSession) -> None:
+    """Suspend servers that were busy when their account was suspended."""
+    for account_id in await repository.suspended_accounts_with_servers_up(session):
+        account = await accounts.lock_account(session, account_id)
+        if account.suspended_at is not None:
+            await suspension.suspend_servers(session, account)
+
+
+# -- prices -----------------------------------------------------------------------------
+
+
+async def set_plan_price(session: AsyncSession, plan_id: int, price_hourly_micros: int) -> Plan:
+    """Change a plan's hourly price from now on: hours already started keep the old one."""
+    if price_hourly_micros < 0:
+        raise InvalidParameters.field("price_hourly", "A price can't be negative.")
+    plan = await session.scalar(select(Plan).where(Plan.id == plan_id).with_for_update())
+    if plan is None:
+        raise NotFound(f"Plan {plan_id} not found.")
+    for account_id in await repository.accounts_on_plan(session, plan_id):
+        await settle_account(session, account_id)
+    plan.price_hourly_micros = price_hourly_micros
+    await session.flush()
+    return plan
