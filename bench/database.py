@@ -1,4 +1,8 @@
-"""A fresh database for one run: a SQLite file in the run's temp dir, or a new PostgreSQL database."""
+"""A fresh database for one run: a SQLite file in the run's temp dir, or a new PostgreSQL database.
+
+Also the one figure the benchmark reads from the database instead of the API: when actions
+finished, to the microsecond (the API gives ``finished_at`` to the second).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -70,3 +75,33 @@ def _drop(admin: URL, name: str) -> None:
             )
     except psycopg.Error as exc:
         print(f"bench: could not drop database {name}: {exc}", file=sys.stderr)
+
+
+def finish_times(url: str, action_ids: list[int]) -> dict[int, float]:
+    """When each of these actions finished, as Unix times, from ``actions.finished_at`` (naive UTC,
+    stamped by the worker that ran it). Actions not finished are left out."""
+    if not action_ids:
+        return {}
+    wanted = set(action_ids)
+    since = min(action_ids)
+    rows: list[tuple[int, datetime | str | None]]
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            rows = conn.execute(
+                "SELECT id, finished_at FROM actions WHERE id >= ?", (since,)
+            ).fetchall()
+    else:
+        with psycopg.connect(_conninfo(make_url(url)), connect_timeout=10) as conn:
+            rows = conn.execute(
+                "SELECT id, finished_at FROM actions WHERE id >= %s", (since,)
+            ).fetchall()
+    return {
+        action_id: _as_datetime(at).replace(tzinfo=UTC).timestamp()
+        for action_id, at in rows
+        if action_id in wanted and at is not None
+    }
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    """SQLite hands back the text SQLAlchemy stored (``2025-01-16 15:30:00.123456``)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-SCENARIOS = ("reference", "list", "detail", "errors", "power", "create")
+SCENARIOS = ("reference", "list", "detail", "errors", "power", "wake", "create")
 """Every scenario, in the order they run (``reference`` always runs: the ratios need it)."""
 
 

@@ -34,6 +34,7 @@ class Servers:
     vpsorg: Service | None
     token: str | None
     database: str
+    database_url: str | None
 
 
 def start_servers(options: Options, workdir: Path, stack: ExitStack) -> Servers:
@@ -42,11 +43,13 @@ def start_servers(options: Options, workdir: Path, stack: ExitStack) -> Servers:
     stack.callback(reference.stop)
     vpsorg: Service | None = None
     token: str | None = None
+    database_url: str | None = None
     description = "none (reference only)"
     if any(name != "reference" for name in options.scenarios):
         database = stack.enter_context(provision(options.db, workdir))
         env = vpsorg_environment(database.url, workdir)
         description = database.description
+        database_url = database.url
         progress(f"migrating a fresh database: {description}")
         run_cli(env, workdir, "db", "upgrade")
         token = create_account(env, workdir)
@@ -54,7 +57,7 @@ def start_servers(options: Options, workdir: Path, stack: ExitStack) -> Servers:
         stack.callback(vpsorg.stop)
         vpsorg.wait_until_ready()
     reference.wait_until_ready()
-    return Servers(reference, vpsorg, token, description)
+    return Servers(reference, vpsorg, token, description, database_url)
 
 
 def create_account(env: dict[str, str], workdir: Path) -> str:
@@ -68,10 +71,10 @@ async def measure_all(
     options: Options, servers: Servers
 ) -> tuple[list[report.Row], dict[str, Measurement]]:
     fixture = None
-    if servers.vpsorg is not None and servers.token is not None:
+    if servers.vpsorg is not None and servers.token and servers.database_url:
         progress("creating 50 servers through the API")
         ids = await seed_servers(servers.vpsorg.port, servers.token)
-        fixture = Fixture(servers.token, ids)
+        fixture = Fixture(servers.token, ids, servers.database_url)
     scenarios = [build(name, fixture) for name in options.scenarios]
     if fixture is not None:
         scenarios.append(Reference("reference (end)"))
@@ -100,6 +103,7 @@ async def measure(
         warmup=scenario.warmup,
         failure_row=scenario.rows[0],
     )
+    await scenario.settle(measurement.recorder)
     service.check_alive()
     return measurement, workers
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from bench.database import finish_times
 from bench.errors import BenchError
 from bench.http import Connection
 from bench.load import Recorder, describe
@@ -61,6 +63,10 @@ class Scenario(ABC):
     async def once(
         self, client: Connection, worker: int, iteration: int, recorder: Recorder
     ) -> None: ...
+
+    async def settle(self, recorder: Recorder) -> None:
+        """Record what can only be worked out once the measuring has ended (most: nothing)."""
+        return None
 
 
 class Reference(Scenario):
@@ -120,7 +126,7 @@ class Power(Scenario):
     """Each worker stops and starts a server of its own, waiting for each action to finish."""
 
     name = "power"
-    rows = ("power", "power->done")
+    rows: tuple[str, ...] = ("power", "power->done")
     warmup = 2  # one stop and one start
 
     def __init__(self, server_ids: list[int]) -> None:
@@ -157,6 +163,74 @@ class Power(Scenario):
             )
 
 
+class Wake(Power):
+    """The same stop and start commands as ``power``, timing how long after each action finished
+    its long-poll answered.
+
+    The API gives ``finished_at`` to the second, so the finish times are read from the database
+    once the measuring has ended (nothing extra runs meanwhile); the answer times are the client's
+    clock, which is the same machine's.
+    """
+
+    name = "wake"
+    rows = ("wake",)
+
+    def __init__(self, server_ids: list[int], database_url: str) -> None:
+        super().__init__(server_ids)
+        self.database_url = database_url
+        self.long_polls: list[LongPoll] = []
+
+    async def once(
+        self, client: Connection, worker: int, iteration: int, recorder: Recorder
+    ) -> None:
+        command = self.next_command.get(worker, "stop")
+        response = await client.post(f"/api/v1/servers/{self.server_ids[worker]}/{command}/")
+        if response.status_code != 200:
+            recorder.failure("wake", describe(response, "expected 200"))
+            await self._resync(client, worker)
+            return
+        action_id = int(response.json()["action"]["id"])
+        asked = time.time()
+        path = f"/api/v1/actions/{action_id}/?wait={LONG_POLL_SECONDS}"
+        action = (await client.get(path)).expect(200).json()
+        answered = time.time()
+        if action["status"] != "success":
+            recorder.failure("wake", f"{command} action ended {action}")
+            await self._resync(client, worker)
+            return
+        if iteration >= self.warmup:
+            self.long_polls.append(LongPoll(action_id, asked, answered))
+        self.next_command[worker] = "start" if command == "stop" else "stop"
+
+    async def settle(self, recorder: Recorder) -> None:
+        ids = [poll.action_id for poll in self.long_polls]
+        finished = await asyncio.to_thread(finish_times, self.database_url, ids)
+        early = 0
+        for poll in self.long_polls:
+            at = finished.get(poll.action_id)
+            if at is None:
+                recorder.failure("wake", f"action {poll.action_id} has no finished_at")
+            elif at > poll.asked:
+                recorder.success("wake", poll.answered - at)
+            else:  # it had finished before the long-poll was sent: there was nothing to wake
+                early += 1
+        if early:
+            print(
+                f"bench: wake: {early} of {len(self.long_polls)} actions had finished before "
+                "their long-poll was sent; left out",
+                file=sys.stderr,
+            )
+
+
+@dataclass(frozen=True)
+class LongPoll:
+    """One long-poll of ``wake``, by the client's wall clock (Unix time)."""
+
+    action_id: int
+    asked: float
+    answered: float
+
+
 class Create(Scenario):
     """POST a server, long-poll its create action until it is active, then delete it.
 
@@ -187,10 +261,11 @@ class Create(Scenario):
 
 @dataclass(frozen=True)
 class Fixture:
-    """What the vpsorg scenarios share: one account's token and its seeded servers."""
+    """What the vpsorg scenarios share: one account's token, its seeded servers, the database."""
 
     token: str
     server_ids: list[int]
+    database_url: str
 
 
 def build(name: str, fixture: Fixture | None) -> Scenario:
@@ -207,6 +282,8 @@ def build(name: str, fixture: Fixture | None) -> Scenario:
             return RejectedCreate()
         case "power":
             return Power(fixture.server_ids)
+        case "wake":
+            return Wake(fixture.server_ids, fixture.database_url)
         case "create":
             return Create()
     raise BenchError(f"unknown scenario {name}")

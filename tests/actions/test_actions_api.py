@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from vpsorg import clock
+from vpsorg.actions import endpoints
 from vpsorg.actions.models import Action
 from vpsorg.db import transaction
 
@@ -29,21 +31,30 @@ async def test_create_and_power_responses_carry_their_action(client, user, facto
     assert body["finished_at"].endswith("Z")
 
 
-async def test_long_poll_answers_soon_after_the_action_finishes(client, app, user, factory):
+async def test_long_poll_is_woken_by_the_worker_when_the_action_finishes(
+    client, app, user, factory, monkeypatch
+):
+    # The periodic re-check is pushed far past the wait, so the request reads the action again
+    # before `wait` runs out only if the worker's notification wakes it. Without the wake it
+    # would answer `success` too, but only when the 10 s ran out: hence the second assertion.
+    monkeypatch.setattr(endpoints, "RECHECK_SECONDS", 60.0)
+    wait = 10.0
     app.state.runtime.driver.delay = 0.5
     server = await factory.server(user, wait=None)
     action_id = server["action"]["id"]
 
-    response = await client.get(f"/api/v1/actions/{action_id}/?wait=10", headers=user.headers)
+    asked = time.monotonic()
+    response = await client.get(f"/api/v1/actions/{action_id}/?wait={wait}", headers=user.headers)
+    waited = time.monotonic() - asked
     answered_at = clock.utcnow()
 
     assert response.json()["status"] == "success"
+    assert waited < wait, "answered only when the wait ran out: the notification did not wake it"
     async with transaction(app.state.runtime.sessions) as session:
         finished_at = (await session.get(Action, action_id)).finished_at
-    # Woken by the worker's notification, not by the 1 s re-check.
+    # For information only; the benchmark's `wake` row is the figure to watch.
     latency = (answered_at - finished_at).total_seconds()
-    print(f"long-poll latency after the action finished: {latency * 1000:.1f} ms")
-    assert 0 <= latency < 0.1, latency
+    print(f"long-poll answered {latency * 1000:.1f} ms after the action finished")
 
 
 async def test_long_poll_times_out_with_the_running_action(client, app, user, factory):
