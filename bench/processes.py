@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def vpsorg_environment(database_url: str, workdir: Path) -> dict[str, str]:
-    """The environment an operator would set: only the database, simulator and log level differ."""
+    """The environment an operator would set: database, simulator, log level; no rate limits."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VPSORG_")}
     env.update(
         PYTHONUNBUFFERED="1",
@@ -36,6 +36,7 @@ def vpsorg_environment(database_url: str, workdir: Path) -> dict[str, str]:
         VPSORG_SIMULATOR_DELAY="0",
         VPSORG_SIMULATOR_STATE_DIR=str(workdir / "simulator"),
         VPSORG_LOG_LEVEL=LOG_LEVEL,
+        VPSORG_RATE_LIMITS="",  # the benchmark measures the API, not the limits
     )
     return env
 

@@ -135,6 +135,7 @@ class Installation:
             VPSORG_SIMULATOR_DELAY="0",
             VPSORG_WORKER_POLL_INTERVAL="0.05",
             VPSORG_LOG_LEVEL="warning",
+            VPSORG_RATE_LIMITS="",  # tests/ratelimit turn them on
         )
         env.update({f"VPSORG_{name.upper()}": str(value) for name, value in settings.items()})
         self.env = env
