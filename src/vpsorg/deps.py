@@ -25,17 +25,33 @@ def _sessions_for(request: Request) -> async_sessionmaker[AsyncSession]:
     return runtime.read_sessions if request.method in READ_METHODS else runtime.sessions
 
 
+REQUEST_TRANSACTION = "vpsorg.request_transaction"
+"""ASGI scope key of a transaction opened around the whole request by an outer layer.
+
+Requests with an ``Idempotency-Key`` get one (``idempotency.middleware``): that layer
+commits it after the response is rendered, with the response stored in it.
+"""
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent.
 
     Read-only for GET and HEAD (see ``READ_METHODS``); every other method may write.
     """
-    runtime = request.app.state.runtime
+    held: AsyncSession | None = request.scope.get(REQUEST_TRANSACTION)
+    if held is not None:
+        yield held  # the layer that opened it commits or rolls it back
+        return
     async with _sessions_for(request)() as session:
         async with session.begin():
             yield session
-        if session.info.get("actions_enqueued"):
-            runtime.wake_worker()
+        after_commit(request.app.state.runtime, session)
+
+
+def after_commit(runtime: Runtime, session: AsyncSession) -> None:
+    """What follows a request's commit: wake the worker for the actions it queued."""
+    if session.info.get("actions_enqueued"):
+        runtime.wake_worker()
 
 
 DbSession = Annotated[AsyncSession, Depends(_session, scope="function")]

@@ -6,9 +6,10 @@ from vpsorg.auth.models import ApiToken
 from vpsorg.billing.models import ServerCharge
 from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
 from vpsorg.hosts.models import Host
+from vpsorg.idempotency.models import IdempotencyKey
 from vpsorg.servers.models import Server
 
 __all__ = [
-    "Account", "Action", "ApiToken", "CreditEntry", "Host", "Location", "OperatingSystem",
-    "Plan", "Server", "ServerCharge", "SshKey",
+    "Account", "Action", "ApiToken", "CreditEntry", "Host", "IdempotencyKey", "Location",
+    "OperatingSystem", "Plan", "Server", "ServerCharge", "SshKey",
 ]  # fmt: skip

@@ -25,6 +25,7 @@ from vpsorg.db import transaction
 from vpsorg.drivers.base import DriverError, RetriableDriverError, Usage
 from vpsorg.hosts.models import Host
 from vpsorg.hosts.reconciler import Reconciler
+from vpsorg.idempotency import service as idempotency
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server, ServerStatus, machine_name
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
+IDEMPOTENCY_PURGE_INTERVAL = 600.0  # keys live 24 h; a few minutes more do no harm
 
 
 def new_worker_id() -> str:
@@ -63,7 +65,11 @@ class Worker:
             ("usage-sampler", self.settings.usage_interval, self.sample_usage),
             ("metering", self.settings.metering_interval, self.charge_due_hours),
             ("reconciler", self.settings.reconcile_interval, self.reconciler.run),
+            ("idempotency-purge", IDEMPOTENCY_PURGE_INTERVAL, self.purge_idempotency_keys),
         ]
+
+    async def purge_idempotency_keys(self) -> int:
+        return await idempotency.purge_expired(self.runtime.sessions)
 
     async def charge_due_hours(self) -> int:
         charged = await metering.charge_due_hours(self.runtime.sessions)

@@ -1,0 +1,150 @@
+"""The rules of idempotent retries (Stripe's semantics). Services decide; callers commit.
+
+A key belongs to an account. Its first request reserves it; the reservation then carries
+that request's final response, stored for ``KEY_TTL``. A repeat with the same fingerprint
+(method, path, canonical JSON body) gets the stored response; another fingerprint is
+``idempotency_key_reused``; a repeat while the first is in flight is
+``idempotency_key_in_use``. A reservation whose request died without a response is free
+again once its lock expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from vpsorg.clock import utcnow
+from vpsorg.db import transaction
+from vpsorg.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidParameters
+from vpsorg.idempotency import repository
+from vpsorg.idempotency.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+KEY_TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+PURGE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The right to run the key's first request and store its response."""
+
+    id: int
+    lock_token: str
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    content_type: str | None
+    body: bytes
+
+
+def check_key(key: str) -> str:
+    """A key is 1-255 printable ASCII characters (space to tilde)."""
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(" " <= c <= "~" for c in key):
+        raise InvalidParameters.field(HEADER, f"Use 1-{MAX_KEY_LENGTH} printable ASCII characters.")
+    return key
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """SHA-256 of the method, the path and the body as canonical JSON.
+
+    Key order and whitespace don't change a JSON body's fingerprint; a body that is not JSON
+    counts byte for byte.
+    """
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256(f"{method}\n{path}\n".encode())
+    digest.update(canonical)
+    return digest.hexdigest()
+
+
+def may_store(status: int) -> bool:
+    """Final answers are stored; 429 and 5xx say "try again", so they free the key."""
+    return status < 500 and status != 429
+
+
+async def look(
+    session: AsyncSession, account_id: int, key: str, print_: str
+) -> StoredResponse | None:
+    """What a read of the key says: the stored response, or None when it looks free.
+
+    Raises when the key is in use or was used with another fingerprint. Runs in a read-only
+    transaction: on SQLite it doesn't queue behind a first request holding the write lock.
+    """
+    return _decide(await repository.find(session, account_id, key), print_, utcnow())
+
+
+async def reserve(
+    sessions: async_sessionmaker[AsyncSession],
+    account_id: int,
+    key: str,
+    print_: str,
+    lock_seconds: float,
+) -> Reservation | StoredResponse:
+    """Reserve the key in a short transaction of its own, committed before the request runs,
+    so concurrent repeats see it. Returns the stored response if another request got there
+    first."""
+    async with transaction(sessions) as session:
+        for _attempt in range(3):
+            now = utcnow()
+            row = await repository.find(session, account_id, key)
+            stored = _decide(row, print_, now)
+            if stored is not None:
+                return stored
+            token = secrets.token_hex(16)
+            values = {
+                "fingerprint": print_,
+                "created_at": now,
+                "lock_token": token,
+                "locked_until": now + timedelta(seconds=lock_seconds),
+            }
+            if row is None:
+                row_id = await repository.insert(session, account_id=account_id, key=key, **values)
+                if row_id is not None:
+                    return Reservation(row_id, token)
+            elif await repository.take_over(
+                session, row.id, now=now, expired_before=now - KEY_TTL, **values
+            ):
+                return Reservation(row.id, token)
+    raise IdempotencyKeyInUse(_IN_USE)
+
+
+async def purge_expired(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Delete the keys past their time to live, a batch per transaction."""
+    purged = 0
+    while True:
+        async with transaction(sessions) as session:
+            count = await repository.purge(session, utcnow() - KEY_TTL, PURGE_BATCH)
+        purged += count
+        if count < PURGE_BATCH:
+            return purged
+
+
+_IN_USE = "A request with this Idempotency-Key is still in progress; retry after it has finished."
+
+
+def _decide(row: IdempotencyKey | None, print_: str, now: datetime) -> StoredResponse | None:
+    if row is None or row.created_at <= now - KEY_TTL:
+        return None
+    if row.response_status is None and row.locked_until is not None and row.locked_until <= now:
+        return None  # its request died without a response
+    if row.fingerprint != print_:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with another request (method, path or body); "
+            "use a new key for a new request."
+        )
+    if row.response_status is None:
+        raise IdempotencyKeyInUse(_IN_USE)
+    return StoredResponse(row.response_status, row.response_content_type, row.response_body or b"")
