@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/vpsorg serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+	$(BIN)/vpsorg serve --demo --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 # The suite runs on SQLite; and again on PostgreSQL when VPSORG_TEST_POSTGRES_URL is set
 # (for example postgresql://postgres@127.0.0.1:5432/postgres; .ci/run sets it).

@@ -102,6 +102,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "reconcile_interval": 3600.0,
         "action_lease_seconds": 5.0,
         "log_level": "warning",
+        "rate_limits": "",  # tests/ratelimit turn them on
+        "allowed_hosts": ["testserver", "localhost", "127.0.0.1"],  # httpx's ASGI client
     }
     values.update(overrides)
     return Settings(**values)

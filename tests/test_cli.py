@@ -111,8 +111,10 @@ def test_invalid_configuration_exits_2(installation: Installation) -> None:
 
 
 @pytest.mark.e2e
-def test_first_serve_prints_a_working_demo_curl_line(installation: Installation) -> None:
-    process = installation.serve()
+def test_first_serve_with_demo_prints_a_working_demo_curl_line(
+    installation: Installation,
+) -> None:
+    process = installation.serve("--demo")
     log = process.log()
     [line] = [line.strip() for line in log.splitlines() if line.strip().startswith("curl ")]
     [token] = re.findall(r"vps_[A-Za-z0-9_-]{43}", log.split("Try it:")[0])
@@ -128,6 +130,20 @@ def test_first_serve_prints_a_working_demo_curl_line(installation: Installation)
     assert response.json()["count"] == 0
 
     process.terminate()
-    second = installation.serve()
+    second = installation.serve("--demo")
     installation.stop_all()
     assert "demo" not in second.log(), "a second start must not create another demo account"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("args", "credits"), [((), "100"), (("--demo",), "0")])
+def test_serve_makes_no_account_unless_asked_for_a_demo_with_credits(
+    installation: Installation, args: tuple[str, ...], credits: str
+) -> None:
+    installation.env["VPSORG_DEMO_CREDITS"] = credits
+    process = installation.serve(*args)
+    installation.stop_all()
+
+    assert "vps_" not in process.log(), "no token may reach the logs"
+    listed = installation.run("accounts", "show", "1", check=False)
+    assert listed.returncode == 1 and "not found" in listed.stderr

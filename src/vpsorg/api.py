@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Path, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
 
-from vpsorg.errors import ErrorBody
-from vpsorg.schemas import Page
+from vpsorg.errors import ErrorBody, InvalidParameters
+from vpsorg.schemas import CONTROL_CHARACTERS, MAX_ID, Page
 
 ERROR_DESCRIPTIONS = {
     400: "Bad request: invalid parameters or a state that does not allow this",
@@ -15,8 +20,10 @@ ERROR_DESCRIPTIONS = {
     402: "Payment required: insufficient credits, or the account is suspended",
     403: "Forbidden: an account limit would be exceeded",
     404: "Not found",
+    409: "Conflict: a request with this Idempotency-Key is still in progress",
     413: "Request body too large",
     415: "Unsupported media type: send application/json",
+    429: "Too many requests: a rate limit was reached; retry after Retry-After seconds",
     503: "No capacity left for this request",
 }
 
@@ -26,12 +33,53 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
-PathId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Unique id")]
+CANONICAL_ID = re.compile(r"[1-9][0-9]{0,9}")
+
+
+def _canonical_id(value: object) -> object:
+    """Only ``16`` names resource 16: not ``1_6``, ``016``, ``+16`` or `` 16`` (Python's int())."""
+    if isinstance(value, str) and not CANONICAL_ID.fullmatch(value):
+        raise ValueError("Not an id.")
+    return value
+
+
+PathId = Annotated[
+    int, BeforeValidator(_canonical_id), Path(ge=1, le=MAX_ID, description="Unique id")
+]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")]
 PerPage = Annotated[int, Query(ge=1, le=200, description="Items per page (max 200)")]
 
 
 PageT = TypeVar("PageT", bound=Page)
+
+_query_names: dict[int, frozenset[str]] = {}
+
+
+def strict_query(request: Request) -> None:
+    """Unknown query parameters are a 400, as unknown body fields are, and no query value may
+    hold control characters. An app-wide dependency: it sees the route that matched."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _query_names.get(id(route))
+    if known is None:
+        known = _query_names[id(route)] = frozenset(_query_aliases(route.dependant))
+    errors: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in known:
+            errors[name] = ["Unknown query parameter."]
+        elif CONTROL_CHARACTERS.search(value):
+            errors[name] = ["Control characters are not allowed."]
+    if errors:
+        names = ", ".join(f"'{name}'" for name in errors)
+        raise InvalidParameters(f"Invalid query parameters: {names}.", errors)
+
+
+def _query_aliases(dependant: Dependant) -> Iterator[str]:
+    """The query parameters a route reads, its dependencies' included."""
+    yield from (param.alias for param in dependant.query_params)
+    for dependency in dependant.dependencies:
+        yield from _query_aliases(dependency)
 
 
 def paginated(
@@ -50,8 +98,13 @@ def page_links(
     """Absolute ``next`` and ``previous`` URLs, keeping the other query parameters."""
     last_page = max(1, -(-total // per_page))
 
+    public_url: str | None = request.app.state.settings.public_url
+
     def link(number: int) -> str:
-        return str(request.url.include_query_params(page=number, per_page=per_page))
+        url = request.url.include_query_params(page=number, per_page=per_page)
+        if public_url is None:  # the Host was checked against allowed_hosts
+            return str(url)
+        return f"{public_url}{url.path}?{url.query}"
 
     next_url = link(page + 1) if page < last_page else None
     previous_url = link(min(page - 1, last_page)) if page > 1 else None

@@ -7,20 +7,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vpsorg import __version__
 from vpsorg.accounts.endpoints import router as account_router
 from vpsorg.actions.endpoints import router as actions_router
+from vpsorg.api import ERROR_DESCRIPTIONS, strict_query
 from vpsorg.catalog.endpoints import router as catalog_router
 from vpsorg.config import Settings, get_settings
 from vpsorg.errors import install_error_handlers
-from vpsorg.middleware import RequestGuard
+from vpsorg.idempotency.middleware import Idempotency
+from vpsorg.middleware import HeadAsGet, RequestGuard
+from vpsorg.ratelimit import Limiter, RateLimit
 from vpsorg.runtime import Runtime
 from vpsorg.servers.endpoints import router as servers_router
 
 log = logging.getLogger(__name__)
+
+RATE_LIMIT_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"]
 
 DESCRIPTION = """
 The VPS.org Servers API: create, configure, control and monitor virtual private servers.
@@ -32,6 +37,7 @@ Authenticate with `Authorization: Bearer YOUR_API_TOKEN`. Every error is JSON:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    limiter = Limiter.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await runtime.close()
+            if limiter is not None:
+                await limiter.close()
 
     app = FastAPI(
         title="vpsorg",
@@ -54,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url="/api/v1/redoc",
+        dependencies=[Depends(strict_query)],
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -61,19 +70,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actions_router)
     app.include_router(account_router)
     app.include_router(catalog_router)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    # Innermost: sees screened bodies, never a 429; holds responses until their commit.
+    app.add_middleware(Idempotency)
+    # Inside RequestGuard, so a 429 has its X-Request-ID; before any route, so it costs no query.
+    app.add_middleware(RateLimit, limiter=limiter, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        allowed_hosts=None if settings.public_url else settings.allowed_hosts,
+    )
+    app.add_middleware(HeadAsGet)
     if settings.cors_origins:
         # Browsers may call the API with fetch(); tokens travel in a header, never in cookies.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
+            expose_headers=["X-Request-ID", "Idempotent-Replayed", *RATE_LIMIT_HEADERS],
             max_age=600,
         )
     _describe_errors_truthfully(app)
+    if limiter is not None:
+        _describe_rate_limits(app)
     return app
+
+
+def _describe_rate_limits(app: FastAPI) -> None:
+    """Every API operation may answer 429 when rate limits are on."""
+    generate = app.openapi
+    too_many = {
+        "description": ERROR_DESCRIPTIONS[429],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    operation.setdefault("responses", {}).setdefault("429", too_many)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _describe_errors_truthfully(app: FastAPI) -> None:

@@ -86,6 +86,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     worker: Annotated[bool, typer.Option(help="Run the embedded worker.")] = True,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="On a database without accounts, make a demo account with "
+            "VPSORG_DEMO_CREDITS (if not 0) and print its token (what `make run` does)."
+        ),
+    ] = False,
 ) -> None:
     """Migrate the database, then serve the API (with an embedded worker)."""
     import uvicorn
@@ -95,12 +102,19 @@ def serve(
     settings = _settings()
     _logging(settings)
     migrate.upgrade(settings.database_url)
-    _bootstrap_demo(settings, host, port)
+    if demo and settings.demo_credits > 0:
+        _bootstrap_demo(settings, host, port)
     if not worker:
         settings = settings.model_copy(update={"embedded_worker": False})
+    if host not in ("0.0.0.0", "::") and host not in settings.allowed_hosts:
+        bind = f"[{host}]" if ":" in host else host
+        settings = settings.model_copy(update={"allowed_hosts": [*settings.allowed_hosts, bind]})
     uvicorn.run(
         create_app(settings), host=host, port=port, log_level=settings.log_level,
         timeout_graceful_shutdown=15,
+        # The proxies whose X-Forwarded-For/-Proto uvicorn believes are the ones vpsorg trusts
+        # (its own default would trust 127.0.0.1 whatever VPSORG_TRUSTED_PROXIES says).
+        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
     )  # fmt: skip
 
 

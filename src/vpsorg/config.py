@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from vpsorg.client_address import IPNetwork, parse_networks
 
 
 def async_database_url(url: str) -> str:
@@ -58,16 +61,75 @@ class Settings(BaseSettings):
     usage_interval: float = Field(default=30.0, gt=0)
     metering_interval: float = Field(default=60.0, gt=0)
 
+    # How long a request with an Idempotency-Key may run before a retry may take the key over
+    # (its first attempt died): longer than any request takes, short enough to retry soon.
+    idempotency_lock_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Absolute links (next/previous) are built from public_url when it is set; otherwise from
+    # the request's Host, which must then be one of allowed_hosts (Django's ALLOWED_HOSTS:
+    # "*" is any, ".example.com" a domain and its subdomains). `serve` adds its bind address.
+    public_url: str | None = None
+    allowed_hosts: list[str] = ["localhost", "127.0.0.1", "[::1]"]
     cors_origins: list[str] = ["*"]
     demo_credits: float = Field(default=100.0, ge=0)
     log_level: str = "info"
+
+    # Rate limits (vpsorg/ratelimit): `limits` strings, comma-separated; "" turns them off.
+    # Per token; per client address too, with address_rate_limits when set (None: the same).
+    rate_limits: str = "250/minute,5000/hour"
+    address_rate_limits: str | None = None
+    # Proxies whose X-Forwarded-For names the client (CIDRs, comma-separated), for rate
+    # limits and uvicorn's view of the client and scheme alike.
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    redis_url: str | None = None  # shares rate limits between processes; None: in memory
+    redis_key_prefix: str = "vpsorg"
 
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         async_database_url(value)
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme, sep, rest = value.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest.strip("/"):
+            raise ValueError("must be an http:// or https:// URL such as https://api.example.com")
+        return value.rstrip("/")
+
+    @field_validator("rate_limits", "address_rate_limits")
+    @classmethod
+    def _check_rate_limits(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rate_limits(value)
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: object) -> object:
+        return parse_networks(value) if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.partition("://")[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @property
+    def token_rate_limits(self) -> list[RateLimitItem]:
+        return parse_rate_limits(self.rate_limits)
+
+    @property
+    def client_rate_limits(self) -> list[RateLimitItem]:
+        """The per-address limits: ``address_rate_limits``, or the per-token ones."""
+        chosen = self.rate_limits if self.address_rate_limits is None else self.address_rate_limits
+        return parse_rate_limits(chosen)
 
     @property
     def async_database_url(self) -> str:
@@ -76,6 +138,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def parse_rate_limits(value: str) -> list[RateLimitItem]:
+    """``"250/minute,5000/hour"`` as `limits` items, shortest window first; ``""`` is none."""
+    items = parse_many(value) if value.strip() else []
+    return sorted(items, key=lambda item: item.get_expiry())
 
 
 @lru_cache

@@ -60,10 +60,29 @@ class InvalidJson(ApiError):
     status_code = 400
     code = "invalid_json"
 
+    @classmethod
+    def because(cls, reason: str) -> InvalidJson:
+        return cls("The request body is not valid JSON.", {"body": [reason]})
+
+
+class InvalidHost(ApiError):
+    status_code = 400
+    code = "invalid_host"
+
 
 class InvalidState(ApiError):
     status_code = 400
     code = "invalid_state"
+
+
+class IdempotencyKeyReused(ApiError):
+    status_code = 400
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInUse(ApiError):
+    status_code = 409
+    code = "idempotency_key_in_use"
 
 
 class NotAuthenticated(ApiError):
@@ -107,6 +126,15 @@ class UnsupportedMediaType(ApiError):
     code = "unsupported_media_type"
 
 
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class CapacityUnavailable(ApiError):
     status_code = 503
     code = "capacity_unavailable"
@@ -133,9 +161,12 @@ def validation_error(
         if loc and loc[0] == "path":
             path_error = True
             continue
-        field = (
-            ".".join(loc[1:]) if loc and loc[0] in ("body", "query", "header") else ".".join(loc)
-        )
+        if loc and loc[0] == "query":
+            field = loc[1] if len(loc) > 1 else ""  # ?id=1&id=x: the parameter, not its index
+        elif loc and loc[0] in ("body", "header"):
+            field = ".".join(loc[1:])
+        else:
+            field = ".".join(loc)
         field = field or "body"
         errors.setdefault(field, []).append(_message(kind, field, error))
     if path_error and not errors:
@@ -176,16 +207,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(NotFound("Not found."))
         if exc.status_code == 405:
-            return error_response(MethodNotAllowed("Method not allowed on this path."))
+            not_allowed = MethodNotAllowed("Method not allowed on this path.")
+            not_allowed.headers = exc.headers  # Allow: the methods that are
+            return error_response(not_allowed)
         error = ApiError(str(exc.detail))
         error.status_code = exc.status_code
         error.code = "http_error"
         return error_response(error)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": "Internal server error.", "code": "internal_error", "errors": {}},
-            status_code=500,
-        )

@@ -1,31 +1,48 @@
-"""Pure ASGI middleware: request ids, body size limit, JSON content type."""
+"""Pure ASGI middleware: request ids, allowed hosts, screened bodies, 500s, HEAD."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vpsorg.errors import ApiError, PayloadTooLarge, UnsupportedMediaType
+from vpsorg.errors import ApiError, InvalidHost, InvalidJson, PayloadTooLarge, UnsupportedMediaType
 
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+log = logging.getLogger(__name__)
+
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+SAFETY_HEADERS = [(b"x-content-type-options", b"nosniff")]
+INTERNAL_ERROR = {"detail": "Internal server error.", "code": "internal_error", "errors": {}}
 
 
 class RequestGuard:
-    """Gives every response an ``X-Request-ID`` and screens bodies before the app sees them.
+    """What every request goes through before the app, and every response after it.
 
-    Bodies of POST/PUT/PATCH are read here in full (they are small), so a body over
-    ``max_body_bytes`` is a 413 whether or not it announced its length, and a non-empty
-    body that is not ``application/json`` is a 415, before any route runs.
+    - Every response carries an ``X-Request-ID`` (a sane incoming one is echoed), 500s too:
+      an exception that escapes the app is logged with the id and answered here; and
+      ``X-Content-Type-Options: nosniff``, and ``Cache-Control: no-store`` when the request
+      carried credentials.
+    - Without a public URL configured, a ``Host`` not in ``allowed_hosts`` is a 400, as
+      absolute links (``next``/``previous``) are built from it.
+    - Bodies of POST/PUT/PATCH are read here in full (they are small): over
+      ``max_body_bytes`` is a 413 whether or not it announced its length; a non-JSON
+      content type is a 415; a body that does not parse as JSON (not UTF-8, nested too
+      deeply, a number of thousands of digits) is ``400 invalid_json``; a body sent
+      without a content type is read as JSON.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, allowed_hosts: Sequence[str] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.allowed_hosts = [host.lower() for host in allowed_hosts] if allowed_hosts else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,23 +50,47 @@ class RequestGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get("x-request-id", "")
-        request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        extra_headers = [(b"x-request-id", request_id.encode()), *SAFETY_HEADERS]
+        if "authorization" in headers:  # an account's data: no cache may keep a copy
+            extra_headers.append((b"cache-control", b"no-store"))
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                started = True
+                message["headers"] = [*message.get("headers", []), *extra_headers]
             await send(message)
 
-        if scope["method"] in BODY_METHODS:
-            try:
+        try:
+            self._check_host(headers.get("host"))
+            if scope["method"] in BODY_METHODS:
                 body = await self._read_body(headers, receive)
-            except ApiError as error:
-                await _send_error(error, send_with_id)
-                return
-            receive = _replay(body, receive)
-        await self.app(scope, receive, send_with_id)
+                if body.strip() and "content-type" not in headers:
+                    scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
+                receive = _replay(body, receive)
+        except ApiError as error:
+            await _send_json(error.status_code, error.body(), send_with_id)
+            return
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "request %s: unhandled error on %s %s", request_id, scope["method"], scope["path"]
+            )
+            if not started:
+                await _send_json(500, INTERNAL_ERROR, send_with_id)
+
+    def _check_host(self, host: str | None) -> None:
+        if self.allowed_hosts is None or host is None:
+            return
+        name = _host_name(host)
+        if not any(_host_matches(name, allowed) for allowed in self.allowed_hosts):
+            raise InvalidHost(
+                f"Invalid Host header {host[:100]!r}: this server does not answer to that name."
+            )
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_body_bytes
@@ -79,7 +120,61 @@ class RequestGuard:
             raise UnsupportedMediaType(
                 f"Content-Type '{content_type}' is not supported; send 'application/json'."
             )
+        if body.strip():
+            _check_json(body)
         return body
+
+
+def _check_json(body: bytes) -> None:
+    """Refuse what FastAPI's parser would choke on, with the reason, as ``invalid_json``."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidJson.because(f"The body is not UTF-8 (byte {exc.start}).") from None
+    try:
+        json.loads(text)
+    except RecursionError:
+        raise InvalidJson.because("The body is nested too deeply.") from None
+    except ValueError as exc:  # JSONDecodeError, and integers over Python's 4,300 digits
+        raise InvalidJson.because(str(exc)) from None
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without the port: ``[::1]:8000`` -> ``[::1]``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _host_matches(name: str, allowed: str) -> bool:
+    """``*`` matches any name; ``.example.com`` matches it and its subdomains (Django's rule)."""
+    if allowed == "*":
+        return True
+    if allowed.startswith("."):
+        return name == allowed[1:] or name.endswith(allowed)
+    return name == allowed
+
+
+class HeadAsGet:
+    """HEAD is GET without the body (RFC 9110): same status and headers, no content."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -95,12 +190,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_error(error: ApiError, send: Send) -> None:
-    payload: Any = json.dumps(error.body()).encode()
+async def _send_json(status: int, body: dict[str, Any], send: Send) -> None:
+    payload = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": error.status_code,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),

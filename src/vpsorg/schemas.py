@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,10 +16,28 @@ UtcDatetime = Annotated[
 """Rendered as UTC ISO-8601 with a ``Z``: ``2025-01-16T15:30:00Z``."""
 
 
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit columns on every database: larger ones name nothing."""
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def refuse_control_characters(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("Control characters (such as NUL or a line break) are not allowed.")
+    return value
+
+
 class RequestBody(BaseModel):
-    """A request body: unknown fields are an error, and types are not coerced."""
+    """A request body: unknown fields are an error, types are not coerced, and no text
+    holds control characters (PostgreSQL refuses NUL; a line break forges log lines)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        return refuse_control_characters(value) if isinstance(value, str) else value
 
 
 class PatchBody(RequestBody):

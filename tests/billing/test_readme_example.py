@@ -32,10 +32,14 @@ async def test_the_worked_example(client, app, factory, frozen):
 
     await at("09:00")
     user = await factory.account(credits=0.10)
+
+    async def create(body: dict[str, object]) -> int:
+        return (await client.post("/api/v1/servers/", json=body, headers=user.headers)).status_code
+
     await at("10:00")
-    assert (await client.post("/api/v1/servers/", json=WEB, headers=user.headers)).status_code == 201
+    assert await create(WEB) == 201
     await at("10:20")
-    assert (await client.post("/api/v1/servers/", json=DB, headers=user.headers)).status_code == 201
+    assert await create(DB) == 201
     assert await account() == (0.034, False)
     await at("11:25")  # the meter runs late: web's 11:00 hour and db's 11:20 hour
     await charge_due_hours(sessions)

@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from vpsorg.actions import repository
 from vpsorg.actions.models import Action, ActionStatus
@@ -13,6 +14,7 @@ from vpsorg.actions.schemas import ActionErrorOut, ActionList, ActionOut
 from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
 from vpsorg.deps import BrieflyAuthenticatedAccount, CurrentAccount, DbSession
 from vpsorg.errors import InvalidParameters, NotFound
+from vpsorg.schemas import MAX_ID
 from vpsorg.servers import service as servers
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
@@ -67,14 +69,15 @@ async def list_actions(
     account: CurrentAccount,
     session: DbSession,
     id: Annotated[
-        list[int] | None, Query(description="Only these actions: ?id=1&id=2 (at most 100)")
+        list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
+        Query(description="Only these actions: ?id=1&id=2 (at most 100)"),
     ] = None,
     page: PageNumber = 1,
     per_page: PerPage = 50,
 ) -> ActionList:
     """The account's actions, newest first; or exactly the ones named with `id`."""
     if id is not None:
-        if len(id) > 100 or any(i < 1 for i in id):
+        if len(id) > 100:
             raise InvalidParameters.field("id", "Give 1 to 100 positive action ids.")
         actions = await repository.get_many_owned(session, account.id, id)
         return ActionList(

@@ -14,7 +14,7 @@ from vpsorg.auth.models import ApiToken
 from vpsorg.clock import utcnow
 
 TOKEN_PREFIX = "vps_"
-TOKEN_PATTERN = re.compile(r"^vps_[A-Za-z0-9_-]{43}$")
+TOKEN_PATTERN = re.compile(r"vps_[A-Za-z0-9_-]{43}")
 
 
 def hash_token(token: str) -> str:
@@ -36,7 +36,7 @@ async def create_token(
 
 async def find_account(session: AsyncSession, token: str) -> Account | None:
     """The account a live token belongs to, or None; one query, as every request asks it."""
-    if not TOKEN_PATTERN.match(token):
+    if not TOKEN_PATTERN.fullmatch(token):
         return None
     return await session.scalar(
         select(Account)

@@ -13,7 +13,7 @@ from vpsorg.errors import InvalidParameters, NotFound
 from vpsorg.hosts import repository
 from vpsorg.hosts.models import Host
 
-HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,98}[A-Za-z0-9])?$")
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,98}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ async def add_host(
     overcommit: Overcommit = Overcommit(),
 ) -> Host:
     errors: dict[str, list[str]] = {}
-    if not HOST_NAME.match(name):
+    if not HOST_NAME.fullmatch(name):
         errors["name"] = ["Use letters, digits, dots and hyphens (1-100 characters)."]
     elif await repository.get_by_name(session, name) is not None:
         errors["name"] = [f"A host named '{name}' exists."]

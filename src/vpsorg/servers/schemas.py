@@ -8,14 +8,14 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from vpsorg.actions.schemas import ActionOut
-from vpsorg.schemas import Page, PatchBody, RequestBody, UtcDatetime
+from vpsorg.schemas import MAX_ID, Page, PatchBody, RequestBody, UtcDatetime
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-LABEL_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+LABEL_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def _check_name(value: str) -> str:
-    if not NAME_PATTERN.match(value):
+    if not NAME_PATTERN.fullmatch(value):
         raise ValueError(
             "Use 1-63 letters, digits and hyphens, not starting or ending with a hyphen."
         )
@@ -28,7 +28,7 @@ def _check_hostname(value: str) -> str:
     if (
         len(host) > 253
         or len(labels) < 2
-        or not all(LABEL_PATTERN.match(label) for label in labels)
+        or not all(LABEL_PATTERN.fullmatch(label) for label in labels)
         or labels[-1].isdigit()
     ):
         raise ValueError("Must be a fully qualified domain name such as 'web01.example.com'.")
@@ -37,7 +37,7 @@ def _check_hostname(value: str) -> str:
 
 ServerName = Annotated[str, AfterValidator(_check_name)]
 Hostname = Annotated[str, AfterValidator(_check_hostname)]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class ServerCreate(RequestBody):
