@@ -224,7 +224,8 @@ async def suspend_account(session: AsyncSession, account_id: int, reason: str) -
 
 
 async def unsuspend_account(session: AsyncSession, account_id: int) -> bool:
-    """Lift any suspension if the balance covers an hour of every server; True if lifted.
+    """Lift any suspension if the balance covers an hour of every server; True when the
+    account is not suspended afterwards (also when it was not suspended at all).
 
     Otherwise the account stays suspended, now for credits: a top-up lifts it.
     """
