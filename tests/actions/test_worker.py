@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from vpsorg import clock
 from vpsorg.accounts.models import Account
-from vpsorg.actions import queue
+from vpsorg.actions import identity, queue
+from vpsorg.actions.identity import new_worker_id
 from vpsorg.actions.models import Action
 from vpsorg.actions.worker import Worker
 from vpsorg.db import transaction
@@ -285,3 +289,50 @@ async def test_an_idle_worker_looks_without_waiting_for_the_write_lock(app, user
     assert await worker.run_once(look_first=True) is True
     [action] = await _actions(app, server["id"])
     assert action.status == "success"
+
+
+def _worker_id_of(pid: int, started: int | None = None) -> str:
+    """A worker id of this host for process ``pid`` (its start time read from /proc)."""
+    host, _pid, start, scope, _random = new_worker_id().rsplit(":", 4)
+    if started is None:
+        process = identity._process(pid)
+        started = process[1] if process else int(start)
+    return f"{host}:{pid}:{started}:{scope}:test00"
+
+
+def test_a_worker_is_dead_when_its_process_is_gone_or_its_pid_reused():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        alive = _worker_id_of(child.pid)
+        assert not identity.is_dead_worker(alive)
+        assert identity.is_dead_worker(_worker_id_of(child.pid, started=1))  # pid reused
+        assert not identity.is_dead_worker(new_worker_id())  # this process
+        assert not identity.is_dead_worker(f"elsewhere:{child.pid}:1:{alive.split(':')[3]}:x")
+        assert not identity.is_dead_worker(alive.replace(":test00", "").rsplit(":", 1)[0])
+    finally:
+        child.kill()
+        child.wait()
+    assert identity.is_dead_worker(alive)
+
+
+async def test_actions_of_a_dead_worker_of_this_host_are_taken_back_at_once(app, user, factory):
+    runtime = app.state.runtime
+    await runtime.close()
+    exited = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await exited.wait()
+    dead, alive = _worker_id_of(exited.pid), _worker_id_of(os.getppid())
+    servers = [await factory.server(user, wait=None) for _ in range(3)]
+    async with transaction(runtime.sessions) as session:
+        held = [await queue.claim(session, holder, lease_seconds=600) for holder in (dead, dead)]
+        other = await queue.claim(session, alive, lease_seconds=600)
+    assert all(held) and other is not None
+    worker = Worker(runtime, concurrency=1)
+
+    assert await worker.take_back_from_dead_workers() == 2
+    assert await worker.take_back_from_dead_workers() == 0
+    async with transaction(runtime.sessions) as session:
+        taken = [await queue.claim(session, worker.id, lease_seconds=30) for _ in range(3)]
+    assert sorted(a.id for a in taken if a) == sorted(a.id for a in held if a)
+    assert all(a.attempts == 2 for a in taken if a)  # counted as after an expired lease
+    assert taken[2] is None  # the live worker's action is still its own
+    assert {s["id"] for s in servers} >= {a.server_id for a in taken if a}

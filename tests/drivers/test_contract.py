@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from tests.drivers.test_libvirt import make_test_driver
-from vpsorg.drivers.base import Driver, MachineSpec, MachineState, PermanentDriverError
+from tests.requirements import require_libvirt_binding
+from vpsorg.drivers.base import (
+    Driver,
+    MachineSpec,
+    MachineState,
+    PermanentDriverError,
+    RetriableDriverError,
+)
 from vpsorg.drivers.simulator import SimulatorDriver
 
 SPEC = MachineSpec(
@@ -48,6 +56,45 @@ async def test_stop_start_reboot_and_their_repeats(driver):
     assert await driver.state(SPEC.name) == MachineState.RUNNING
     await driver.reboot(SPEC.name)
     assert await driver.state(SPEC.name) == MachineState.RUNNING
+
+
+def reboot_counter(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many times the hypervisor has rebooted SPEC's machine since this call."""
+    if isinstance(driver, SimulatorDriver):
+        before = len(driver.journal())
+        return lambda: [e["op"] for e in driver.journal()[before:]].count("reboot")
+    libvirt = require_libvirt_binding()
+    calls: list[str] = []
+    reboot = libvirt.virDomain.reboot
+
+    def counted(domain: Any, flags: int = 0) -> Any:
+        calls.append(domain.name())
+        return reboot(domain, flags)
+
+    monkeypatch.setattr(libvirt.virDomain, "reboot", counted)
+    return lambda: calls.count(SPEC.name)
+
+
+async def test_reboot_is_done_once_per_operation_id(driver, monkeypatch):
+    await driver.create(SPEC)
+    reboots = reboot_counter(driver, monkeypatch)
+
+    await driver.reboot(SPEC.name, operation_id="action-1")
+    await driver.reboot(SPEC.name, operation_id="action-1")  # re-run after a crash
+    assert reboots() == 1
+    assert await driver.state(SPEC.name) == MachineState.RUNNING
+    await driver.reboot(SPEC.name, operation_id="action-2")
+    assert reboots() == 2
+    await driver.reboot(SPEC.name)  # without an id, every call reboots
+    await driver.reboot(SPEC.name)
+    assert reboots() == 4
+
+    # The record outlives the running machine: a re-run finds it done, whatever the state.
+    await driver.stop(SPEC.name, timeout=5)
+    await driver.reboot(SPEC.name, operation_id="action-2")
+    with pytest.raises(PermanentDriverError, match="not running"):
+        await driver.reboot(SPEC.name, operation_id="action-3")
+    assert reboots() == 4
 
 
 async def test_delete_removes_and_repeats_safely(driver):
@@ -95,13 +142,27 @@ async def test_simulator_state_survives_a_new_instance(tmp_path):
 
 async def test_simulator_journal_records_each_operation_once(tmp_path):
     sim = SimulatorDriver(tmp_path, delay=0)
-    await sim.create(SPEC)
-    await sim.stop(SPEC.name, timeout=1)
-    await sim.start(SPEC.name)
-    await sim.delete(SPEC.name)
-    await sim.delete(SPEC.name)
+    for _ in range(2):  # each repeat, as after a crash, changes nothing
+        await sim.create(SPEC)
+    for _ in range(2):
+        await sim.stop(SPEC.name, timeout=1)
+    for _ in range(2):
+        await sim.start(SPEC.name)
+    for _ in range(2):
+        await sim.reboot(SPEC.name, operation_id="action-7")
+    for _ in range(2):
+        await sim.delete(SPEC.name)
 
     assert [(e["op"], e["machine"]) for e in sim.journal()] == [
-        ("create", SPEC.name), ("stop", SPEC.name), ("start", SPEC.name),
-        ("delete", SPEC.name), ("delete", SPEC.name),
-    ]  # fmt: skip
+        (op, SPEC.name) for op in ("create", "stop", "start", "reboot", "delete")
+    ]
+
+
+async def test_simulator_reboot_refused_may_be_tried_again_with_its_id(tmp_path):
+    sim = SimulatorDriver(tmp_path, delay=0)
+    await sim.create(SPEC)
+    sim.inject_fault("reboot", "guest agent busy", retriable=True)
+    with pytest.raises(RetriableDriverError):
+        await sim.reboot(SPEC.name, operation_id="action-8")
+    await sim.reboot(SPEC.name, operation_id="action-8")
+    assert [e["op"] for e in sim.journal()] == ["create", "reboot"]

@@ -220,6 +220,38 @@ async def test_reboot_of_a_stopped_machine_is_refused(driver):
     assert failure.value.code == "not_running"
 
 
+async def test_reboot_records_its_operation_in_the_domain_metadata(driver, libvirt):
+    spec = await create(driver)
+    await driver.reboot(spec.name, operation_id="action-42-x")
+
+    domain = connection(libvirt).lookupByName(spec.name)
+    for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):  # live, and kept in the definition
+        metadata = ET.fromstring(domain.XMLDesc(flags)).find("./metadata")
+        assert metadata is not None
+        record = metadata.find("{https://vpsorg.org/xmlns/libvirt/last-reboot/1}last-reboot")
+        assert record is not None and record.get("operation") == "action-42-x"
+
+
+async def test_a_refused_reboot_is_forgotten_so_a_retry_reboots(driver, libvirt, monkeypatch):
+    spec = await create(driver)
+    await driver.reboot(spec.name, operation_id="action-1")
+    reboot = libvirt.virDomain.reboot
+    refusals = [libvirt.libvirtError("the guest agent is busy")]
+
+    def refused_once(domain: Any, flags: int = 0) -> Any:
+        if refusals:
+            raise refusals.pop()
+        return reboot(domain, flags)
+
+    monkeypatch.setattr(libvirt.virDomain, "reboot", refused_once)
+    with pytest.raises(PermanentDriverError):
+        await driver.reboot(spec.name, operation_id="action-2")
+    domain = connection(libvirt).lookupByName(spec.name)
+    assert 'operation="action-1"' in domain.XMLDesc(0)  # the earlier record, restored
+    await driver.reboot(spec.name, operation_id="action-2")
+    assert 'operation="action-2"' in domain.XMLDesc(0)
+
+
 async def test_operations_on_a_missing_machine(driver):
     for operation in (driver.start, driver.reboot):
         with pytest.raises(PermanentDriverError) as failure:

@@ -4,6 +4,8 @@ Rules (see README, "The action queue"):
 
 * An action is claimable when it is ``pending`` (and its ``not_before`` has passed), or
   ``running`` with an expired lease (its worker died).
+* A worker that sees that another worker of its own host has died (its process is gone)
+  ends the dead worker's leases at once (``take_back``), rather than waiting them out.
 * Actions of one server run one at a time, oldest first: an action is only claimable
   while no older action of the same server is unfinished.
 * A claim is one transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
@@ -15,6 +17,7 @@ Rules (see README, "The action queue"):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text, update
@@ -164,3 +167,31 @@ async def release(
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def holders_on(session: AsyncSession, host: str) -> Sequence[str]:
+    """The workers of ``host`` (ids start with ``host:``) holding unexpired leases now."""
+    query = (
+        select(Action.claimed_by)
+        .where(
+            Action.status == ActionStatus.RUNNING,
+            Action.lease_until >= utcnow(),
+            Action.claimed_by.startswith(f"{host}:", autoescape=True),
+        )
+        .distinct()
+    )
+    return [holder for holder in (await session.scalars(query)).all() if holder is not None]
+
+
+async def take_back(session: AsyncSession, dead_worker_id: str) -> int:
+    """End the leases of a worker whose process is gone, so the actions are claimable now.
+
+    The next claim counts an attempt, as after an expired lease. Guarded by the holder, so
+    an action another worker has claimed meanwhile is left alone. Returns how many.
+    """
+    result = await session.execute(
+        update(Action)
+        .where(Action.claimed_by == dead_worker_id, Action.status == ActionStatus.RUNNING)
+        .values(lease_until=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

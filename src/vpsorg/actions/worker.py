@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select, update
 
 from vpsorg.actions import queue
+from vpsorg.actions.identity import is_dead_worker, new_worker_id
 from vpsorg.billing import metering
 from vpsorg.clock import utcnow
 from vpsorg.db import transaction
@@ -36,10 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
 IDEMPOTENCY_PURGE_INTERVAL = 600.0  # keys live 24 h; a few minutes more do no harm
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+DEAD_WORKER_INTERVAL = 5.0  # how often a worker looks for dead workers of its host
 
 
 class Worker:
@@ -66,7 +62,29 @@ class Worker:
             ("metering", self.settings.metering_interval, self.charge_due_hours),
             ("reconciler", self.settings.reconcile_interval, self.reconciler.run),
             ("idempotency-purge", IDEMPOTENCY_PURGE_INTERVAL, self.purge_idempotency_keys),
+            ("dead-workers", DEAD_WORKER_INTERVAL, self.take_back_from_dead_workers),
         ]
+
+    async def take_back_from_dead_workers(self) -> int:
+        """Make what dead workers of this host held claimable now, not when leases expire.
+
+        Runs at start (a worker restarted after a kill -9 takes back its predecessor's
+        actions at once) and every few seconds (a sibling process that died).
+        """
+        async with transaction(self.runtime.read_sessions) as session:
+            holders = await queue.holders_on(session, socket.gethostname())
+        taken = 0
+        for holder in holders:
+            if holder == self.id or not is_dead_worker(holder):
+                continue
+            async with transaction(self.runtime.sessions) as session:
+                count = await queue.take_back(session, holder)
+            if count:
+                log.warning("took back %d actions of dead worker %s", count, holder)
+            taken += count
+        if taken:
+            self.wake()
+        return taken
 
     async def purge_idempotency_keys(self) -> int:
         return await idempotency.purge_expired(self.runtime.sessions)

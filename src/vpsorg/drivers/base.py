@@ -12,6 +12,15 @@ Post-conditions every driver must meet (the contract tests in ``tests/drivers`` 
 * ``start`` on a running machine, ``stop`` on a stopped machine and ``delete`` of a
   missing machine all succeed: every operation is safe to repeat.
 * ``stop`` is graceful first and forced after ``timeout`` seconds.
+* ``reboot`` is the one operation whose repeat is not harmless (the guest would restart
+  twice), so it is done at most once per ``operation_id`` (the worker passes one per
+  action): before rebooting, the driver records the id on the machine, where the
+  hypervisor keeps it (the simulator's state file; libvirt's domain metadata), and a
+  later call with the id last recorded returns without rebooting, whatever the machine's
+  state. So a reboot re-run after a crash is not done twice; a crash between recording
+  and rebooting loses that reboot instead (at most once, never twice). Without an
+  ``operation_id`` every call reboots. A reboot the hypervisor refused (it raised, and
+  cannot have happened) may be tried again with the same id.
 * ``state`` never raises for a missing machine; it answers ``MISSING``.
 * ``machines`` lists every machine the host has, vpsorg's or not, with its state: the
   reconciler compares it with the database (and never deletes what it does not know).
@@ -128,8 +137,10 @@ class Driver(ABC):
         """Shut down gracefully; force off after ``timeout`` seconds."""
 
     @abstractmethod
-    async def reboot(self, name: str, *, host_uri: str | None = None) -> None:
-        """Restart a running machine gracefully."""
+    async def reboot(
+        self, name: str, *, host_uri: str | None = None, operation_id: str | None = None
+    ) -> None:
+        """Restart a running machine gracefully, once per ``operation_id``."""
 
     @abstractmethod
     async def delete(self, name: str, *, host_uri: str | None = None) -> None:

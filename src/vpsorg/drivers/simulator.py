@@ -9,7 +9,13 @@ be told to fail (``inject_fault``) so failure handling can be tested end to end.
 
 Every operation that takes effect is appended to ``journal.jsonl`` in the state directory
 (one JSON object a line: operation, machine, process id, time): an audit trail of what the
-"hypervisor" was asked to do, which tests use to prove no action ran twice.
+"hypervisor" did, which tests use to prove no action ran twice. A repeat that changes
+nothing (a create of a machine that exists, a start of a running one, a delete of a missing
+one, a reboot with the operation id last recorded) is not an operation and is not written.
+
+A reboot takes effect at once (the operation id recorded in the machine's file, then the
+journal line) and then takes ``delay`` seconds, the guest coming back; the other
+operations take their ``delay`` first.
 """
 
 from __future__ import annotations
@@ -57,42 +63,55 @@ class SimulatorDriver(Driver):
 
     async def create(self, spec: MachineSpec) -> None:
         await self._transition("create", spec.name)
+        if self._read(spec.name) is not None:
+            self._set_running(spec.name, True)  # a retry: the first attempt built it
+            return
         self._journal("create", spec.name)
-        if self._read(spec.name) is None:
-            now = time.time()
-            self._write(
-                spec.name,
-                {"spec": asdict(spec), "state": "running", "created": now, "booted": now,
-                 "uptime_before_boot": 0.0},
-            )  # fmt: skip
-        else:
-            self._set_running(spec.name, True)
+        now = time.time()
+        record = {
+            "spec": asdict(spec),
+            "state": "running",
+            "created": now,
+            "booted": now,
+            "uptime_before_boot": 0.0,
+            "last_reboot": None,
+        }
+        self._write(spec.name, record)
 
     async def start(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("start", name)
-        self._require(name)
-        self._journal("start", name)
-        self._set_running(name, True)
+        if self._require(name)["state"] != "running":
+            self._journal("start", name)
+            self._set_running(name, True)
 
     async def stop(self, name: str, timeout: float, *, host_uri: str | None = None) -> None:
         await self._transition("stop", name)
-        self._require(name)
-        self._journal("stop", name)
-        self._set_running(name, False)
+        if self._require(name)["state"] == "running":
+            self._journal("stop", name)
+            self._set_running(name, False)
 
-    async def reboot(self, name: str, *, host_uri: str | None = None) -> None:
-        await self._transition("reboot", name)
+    async def reboot(
+        self, name: str, *, host_uri: str | None = None, operation_id: str | None = None
+    ) -> None:
+        self._fail_if_told("reboot", name)
         record = self._require(name)
+        if operation_id is not None and record.get("last_reboot") == operation_id:
+            return  # done before a crash
         if record["state"] != "running":
             raise PermanentDriverError(f"machine {name} is not running", code="not_running")
+        if operation_id is not None:
+            record["last_reboot"] = operation_id
+            self._write(name, record)
         self._journal("reboot", name)
         self._set_running(name, False)
         self._set_running(name, True)
+        await self._pause()  # the guest coming back
 
     async def delete(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("delete", name)
-        self._journal("delete", name)
-        self._path(name).unlink(missing_ok=True)
+        if self._read(name) is not None:
+            self._journal("delete", name)
+            self._path(name).unlink(missing_ok=True)
 
     async def state(self, name: str, *, host_uri: str | None = None) -> MachineState:
         record = self._read(name)
@@ -196,8 +215,14 @@ class SimulatorDriver(Driver):
     # -- internals -------------------------------------------------------------------
 
     async def _transition(self, operation: str, name: str) -> None:
+        await self._pause()
+        self._fail_if_told(operation, name)
+
+    async def _pause(self) -> None:
         if self.delay > 0:
             await asyncio.sleep(self.delay)
+
+    def _fail_if_told(self, operation: str, name: str) -> None:
         fault = self._take_fault(operation, name)
         if fault is not None:
             if fault["retriable"]:

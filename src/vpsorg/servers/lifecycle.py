@@ -44,6 +44,7 @@ class Job:
     machine: str
     host_uri: str | None
     spec: MachineSpec | None
+    operation_id: str  # names this action to the hypervisor (reboot: at most once)
 
 
 async def prepare(session: AsyncSession, action: Action) -> Job:
@@ -53,7 +54,14 @@ async def prepare(session: AsyncSession, action: Action) -> Job:
     if action.command == ActionCommand.CREATE:
         spec = await _machine_spec(session, server)
     host_uri = server.host.uri if server.host is not None else None
-    return Job(action.id, action.command, server.id, server.machine_name, host_uri, spec)
+    machine = server.machine_name
+    return Job(action.id, action.command, server.id, machine, host_uri, spec, operation_id(action))
+
+
+def operation_id(action: Action) -> str:
+    """The action's id and creation time: a database made anew counts ids from 1 again,
+    but the hypervisor keeps what it recorded of the machines it already had."""
+    return f"action-{action.id}-{action.created_at:%Y%m%dT%H%M%S.%f}"
 
 
 async def _machine_spec(session: AsyncSession, server: Server) -> MachineSpec:
@@ -83,7 +91,7 @@ async def perform(driver: Driver, job: Job, stop_timeout: float) -> Usage | None
     elif job.command in (ActionCommand.STOP, ActionCommand.SUSPEND):
         await driver.stop(job.machine, stop_timeout, host_uri=job.host_uri)
     elif job.command == ActionCommand.REBOOT:
-        await driver.reboot(job.machine, host_uri=job.host_uri)
+        await driver.reboot(job.machine, host_uri=job.host_uri, operation_id=job.operation_id)
     elif job.command == ActionCommand.DELETE:
         await driver.delete(job.machine, host_uri=job.host_uri)
         return None

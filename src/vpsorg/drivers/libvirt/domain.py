@@ -191,3 +191,19 @@ def pool_target_path(pool_xml_text: str) -> str | None:
 def volume_format(volume_xml_text: str) -> str | None:
     element = ET.fromstring(volume_xml_text).find("./target/format")
     return None if element is None else element.attrib.get("type")
+
+
+# The last reboot's operation id, kept in the domain's <metadata> (live and persistent) so a
+# reboot re-run after a crash finds it done (the contract: at most once per operation id).
+REBOOT_NAMESPACE = "https://vpsorg.org/xmlns/libvirt/last-reboot/1"
+REBOOT_PREFIX = "vpsorg"
+
+
+def last_reboot_xml(operation_id: str) -> str:
+    """The metadata element naming the last reboot: ``<last-reboot operation="..."/>``."""
+    return ET.tostring(ET.Element("last-reboot", operation=operation_id), encoding="unicode")
+
+
+def last_reboot_operation(metadata_xml: str) -> str | None:
+    """The operation id in ``last_reboot_xml``'s element as libvirt gives it back."""
+    return ET.fromstring(metadata_xml).attrib.get("operation")

@@ -42,11 +42,15 @@ from vpsorg.drivers.base import (
 )
 from vpsorg.drivers.libvirt.domain import (
     GIB,
+    REBOOT_NAMESPACE,
+    REBOOT_PREFIX,
     check_name,
     console_log_volume,
     disk_volume,
     domain_xml,
     interface_devices,
+    last_reboot_operation,
+    last_reboot_xml,
     overlay_volume_xml,
     pool_target_path,
     pool_xml,
@@ -136,8 +140,10 @@ class LibvirtDriver(Driver):
                 resend_at = now + self.shutdown_resend
             await asyncio.sleep(min(self.poll_interval, deadline - now))
 
-    async def reboot(self, name: str, *, host_uri: str | None = None) -> None:
-        await self._call(host_uri, self._reboot, name)
+    async def reboot(
+        self, name: str, *, host_uri: str | None = None, operation_id: str | None = None
+    ) -> None:
+        await self._call(host_uri, self._reboot, name, operation_id)
 
     async def delete(self, name: str, *, host_uri: str | None = None) -> None:
         await self._call(host_uri, self._delete, name)
@@ -302,11 +308,24 @@ class LibvirtDriver(Driver):
         if domain is not None:
             destroy(domain)
 
-    def _reboot(self, conn: Any, uri: str, name: str) -> None:
+    def _reboot(self, conn: Any, uri: str, name: str, operation_id: str | None) -> None:
         domain = require_domain(conn, name)
+        last = last_reboot(domain)
+        if operation_id is not None and last == operation_id:
+            return  # done before a crash
         if not domain.isActive():
             raise PermanentDriverError(f"machine {name} is not running", code="not_running")
-        domain.reboot(0)
+        if operation_id is not None:
+            record_reboot(domain, operation_id)
+        try:
+            domain.reboot(0)
+        except libvirt.libvirtError as exc:
+            # Refused, so not done: forget it, and a retry may reboot. A lost connection
+            # leaves it unknown: keep the record (at most once).
+            if operation_id is not None and not is_connection_error(exc):
+                with suppress(libvirt.libvirtError):
+                    record_reboot(domain, last)
+            raise
 
     def _delete(self, conn: Any, uri: str, name: str) -> None:
         domain = lookup_domain(conn, _checked(name))
@@ -587,6 +606,30 @@ def boot(domain: Any) -> None:
         # Someone else booted it first: that is what we wanted.
         if not (_code(exc) == libvirt.VIR_ERR_OPERATION_INVALID and domain.isActive()):
             raise
+
+
+def last_reboot(domain: Any) -> str | None:
+    """The operation id of the domain's last reboot by vpsorg, if it recorded one."""
+    try:
+        metadata = domain.metadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT, REBOOT_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CURRENT
+        )
+    except libvirt.libvirtError as exc:
+        if _code(exc) == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+            return None
+        raise
+    return last_reboot_operation(metadata)
+
+
+def record_reboot(domain: Any, operation_id: str | None) -> None:
+    """Write (``None``: remove) the last reboot's id, in the running and persistent domain."""
+    flags = libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0
+    if domain.isPersistent():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    xml = None if operation_id is None else last_reboot_xml(operation_id)
+    domain.setMetadata(
+        libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, REBOOT_PREFIX, REBOOT_NAMESPACE, flags
+    )
 
 
 def destroy(domain: Any) -> None:
