@@ -1,4 +1,5 @@
-"""Helpers shared by the routers: documented error responses, pagination, path ids."""
+"""Helpers shared by the routers: the Bearer scheme, operation ids, documented error responses,
+pagination, path ids."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 from pydantic import BeforeValidator
 
 from vpsorg.errors import ErrorBody, InvalidParameters
@@ -26,6 +28,22 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests: a rate limit was reached; retry after Retry-After seconds",
     503: "No capacity left for this request",
 }
+
+
+BEARER = HTTPBearer(
+    scheme_name="BearerAuth",
+    description="An API token: `Authorization: Bearer YOUR_API_TOKEN`.",
+    # Only documents the scheme (and lets Swagger UI send the header): a missing or bad
+    # token is answered by deps.authenticate with the project's own 401 body.
+    auto_error=False,
+)
+"""An app-wide dependency: every API operation is authenticated, and says so in OpenAPI."""
+
+
+def operation_id(route: APIRoute) -> str:
+    """The operationId is the route's function name (``list_servers``): generated clients use
+    it as the method name. Names are unique across the app (tests/openapi checks it)."""
+    return route.name
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

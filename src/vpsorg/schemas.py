@@ -6,12 +6,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema, field_validator
 
 from vpsorg.clock import isoformat
 
 UtcDatetime = Annotated[
-    datetime, PlainSerializer(isoformat, return_type=str, when_used="json-unless-none")
+    datetime,
+    PlainSerializer(isoformat, return_type=str, when_used="json-unless-none"),
+    # The serializer returns str; generated clients should still parse a timestamp.
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2025-01-16T15:30:00Z"]}),
 ]
 """Rendered as UTC ISO-8601 with a ``Z``: ``2025-01-16T15:30:00Z``."""
 

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from vpsorg.actions import repository
-from vpsorg.actions.models import Action, ActionStatus
-from vpsorg.actions.schemas import ActionErrorOut, ActionList, ActionOut
+from vpsorg.actions.schemas import FINISHED, ActionList, ActionOut
 from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
 from vpsorg.deps import BrieflyAuthenticatedAccount, CurrentAccount, DbSession
 from vpsorg.errors import InvalidParameters, NotFound
@@ -21,20 +20,6 @@ router = APIRouter(prefix="/api/v1", tags=["actions"])
 
 MAX_WAIT_SECONDS = 60.0
 RECHECK_SECONDS = 1.0
-FINISHED = (ActionStatus.SUCCESS, ActionStatus.ERROR)
-
-
-def action_out(action: Action) -> ActionOut:
-    error = None
-    if action.status == ActionStatus.ERROR:
-        error = ActionErrorOut(code=action.error_code or "error", message=action.error or "")
-    return ActionOut(
-        id=action.id, command=action.command,
-        status=action.status if action.status in FINISHED else "running",
-        progress=action.progress, server_id=action.server_id,
-        started_at=action.started_at or action.created_at, finished_at=action.finished_at,
-        error=error,
-    )  # fmt: skip
 
 
 @router.get(
@@ -59,7 +44,7 @@ async def get_action(
             raise NotFound(f"Action {action_id} not found.")
         remaining = deadline - time.monotonic()
         if action.status in FINISHED or remaining <= 0:
-            return action_out(action)
+            return ActionOut.from_action(action)
         await runtime.notifier.wait(action_id, min(remaining, RECHECK_SECONDS))
 
 
@@ -81,19 +66,22 @@ async def list_actions(
             raise InvalidParameters.field("id", "Give 1 to 100 positive action ids.")
         actions = await repository.get_many_owned(session, account.id, id)
         return ActionList(
-            count=len(actions), next=None, previous=None, results=[action_out(a) for a in actions]
+            count=len(actions),
+            next=None,
+            previous=None,
+            results=[ActionOut.from_action(a) for a in actions],
         )
     total, actions = await repository.history(
         session, account.id, None, (page - 1) * per_page, per_page
     )
-    results = [action_out(a) for a in actions]
+    results = [ActionOut.from_action(a) for a in actions]
     return paginated(ActionList, request, page, per_page, total, results)
 
 
 @router.get(
     "/servers/{server_id}/actions/", response_model=ActionList, responses=error_responses(401, 404)
 )
-async def server_actions(
+async def list_server_actions(
     request: Request,
     server_id: PathId,
     account: CurrentAccount,
@@ -108,5 +96,5 @@ async def server_actions(
     )
     if not actions and page == 1:
         raise NotFound(f"Server {server_id} not found.")
-    results = [action_out(a) for a in actions]
+    results = [ActionOut.from_action(a) for a in actions]
     return paginated(ActionList, request, page, per_page, total, results)

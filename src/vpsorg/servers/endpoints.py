@@ -5,24 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import WithJsonSchema
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.actions.endpoints import action_out
+from vpsorg.accounts.models import Account
 from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
 from vpsorg.deps import CurrentAccount, DbSession
 from vpsorg.servers import repository, service
-from vpsorg.servers.models import Server, ServerStatus
+from vpsorg.servers.models import VISIBLE_STATUSES, Server
 from vpsorg.servers.schemas import (
-    OsRef,
-    PlanDetail,
-    PlanSummary,
     PowerActionResult,
-    ResourceUsage,
     ServerCreate,
     ServerCreated,
     ServerDetail,
     ServerList,
     ServerPatch,
-    ServerRef,
     ServerReplace,
     ServerSummary,
 )
@@ -36,43 +33,10 @@ async def _owned_server(account: CurrentAccount, session: DbSession, server_id: 
 
 OwnedServer = Annotated[Server, Depends(_owned_server)]
 
-
-def _public_ip(server: Server, address: str | None) -> str | None:
-    """Addresses are reserved at creation but shown once the machine is provisioned."""
-    return address if server.provisioned_at is not None else None
-
-
-def summary(server: Server) -> ServerSummary:
-    plan = server.plan
-    return ServerSummary(
-        id=server.id, name=server.name, hostname=server.hostname, status=server.status,
-        ip_address=_public_ip(server, server.ipv4_address), location=server.location_code,
-        plan=PlanSummary(id=plan.id, name=plan.name, vcpus=plan.vcpus,
-                         memory=plan.memory_mb, storage=plan.storage_gb),
-        os=OsRef(id=server.os.id, name=server.os.name),
-        created_at=server.created_at, updated_at=server.updated_at,
-    )  # fmt: skip
-
-
-def detail(server: Server) -> ServerDetail:
-    plan = server.plan
-    running = server.status in (ServerStatus.ACTIVE, ServerStatus.REBOOTING, ServerStatus.STOPPING)
-    return ServerDetail(
-        id=server.id, name=server.name, hostname=server.hostname, status=server.status,
-        ip_address=_public_ip(server, server.ipv4_address),
-        ipv6_address=_public_ip(server, server.ipv6_address),
-        location=server.location_code,
-        plan=PlanDetail(id=plan.id, name=plan.name, vcpus=plan.vcpus, memory=plan.memory_mb,
-                        storage=plan.storage_gb, bandwidth=plan.bandwidth_gb),
-        os=OsRef(id=server.os.id, name=server.os.name),
-        backups_enabled=server.backups_enabled,
-        resource_usage=ResourceUsage(
-            cpu_percent=server.cpu_percent if running else 0.0,
-            memory_used=server.memory_used_mb if running else 0,
-            disk_used=server.disk_used_gb, bandwidth_used=server.bandwidth_used_gb,
-        ),
-        created_at=server.created_at, updated_at=server.updated_at,
-    )  # fmt: skip
+StatusFilter = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": [s.value for s in VISIBLE_STATUSES]})
+]
+"""A ServerStatus to clients; a str here, so an unknown one gets check_status_filter's 400."""
 
 
 @router.get("/", response_model=ServerList, responses=error_responses(400, 401))
@@ -81,7 +45,8 @@ async def list_servers(
     account: CurrentAccount,
     session: DbSession,
     status: Annotated[
-        str | None, Query(description="Filter by status: active, stopped, suspended, ...")
+        StatusFilter | None,
+        Query(description="Filter by status: active, stopped, suspended, ..."),
     ] = None,
     location: Annotated[str | None, Query(description="Filter by location code")] = None,
     page: PageNumber = 1,
@@ -90,11 +55,12 @@ async def list_servers(
     """List all servers in your account."""
     service.check_status_filter(status)
     await service.check_location_filter(session, location)
+    offset = (page - 1) * per_page
     total, servers = await repository.list_owned(
-        session, account.id, status=status, location=location,
-        offset=(page - 1) * per_page, limit=per_page,
-    )  # fmt: skip
-    return paginated(ServerList, request, page, per_page, total, [summary(s) for s in servers])
+        session, account.id, status=status, location=location, offset=offset, limit=per_page
+    )
+    results = [ServerSummary.from_server(s) for s in servers]
+    return paginated(ServerList, request, page, per_page, total, results)
 
 
 async def _references(
@@ -129,15 +95,13 @@ async def create_server(
 ) -> ServerCreated:
     """Deploy a new server. It is `provisioning` until a worker has built it."""
     server, action = await service.create_server(session, account, body, references)
-    return ServerCreated(
-        **dict(detail(server)), message=service.CREATE_MESSAGE, action=action_out(action)
-    )
+    return ServerCreated.from_creation(server, action, service.CREATE_MESSAGE)
 
 
 @router.get("/{server_id}/", response_model=ServerDetail, responses=error_responses(401, 404))
 async def get_server(server: OwnedServer) -> ServerDetail:
     """Detailed information about one server, including resource usage."""
-    return detail(server)
+    return ServerDetail.from_server(server)
 
 
 @router.put(
@@ -147,15 +111,15 @@ async def replace_server(
     body: ServerReplace, server: OwnedServer, session: DbSession
 ) -> ServerDetail:
     """Update name, hostname and backups_enabled (all required)."""
-    return detail(await service.update_server(session, server, body))
+    return ServerDetail.from_server(await service.update_server(session, server, body))
 
 
 @router.patch(
     "/{server_id}/", response_model=ServerDetail, responses=error_responses(400, 401, 404, 415)
 )
-async def patch_server(body: ServerPatch, server: OwnedServer, session: DbSession) -> ServerDetail:
+async def update_server(body: ServerPatch, server: OwnedServer, session: DbSession) -> ServerDetail:
     """Update only the fields given."""
-    return detail(await service.update_server(session, server, body))
+    return ServerDetail.from_server(await service.update_server(session, server, body))
 
 
 @router.delete(
@@ -169,25 +133,35 @@ async def delete_server(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _power_route(name: str, doc: str):  # type: ignore[no-untyped-def]
-    async def power(
-        server: OwnedServer, account: CurrentAccount, session: DbSession
-    ) -> PowerActionResult:
-        server, action = await service.request_power(session, account, server, name)
-        return PowerActionResult(
-            message=service.POWER_COMMANDS[name].message,
-            server=ServerRef(id=server.id, name=server.name, status=server.status),
-            action=action_out(action),
-        )
-
-    power.__name__ = f"{name}_server"
-    power.__doc__ = doc
-    router.add_api_route(
-        f"/{{server_id}}/{name}/", power, methods=["POST"], response_model=PowerActionResult,
-        responses=error_responses(400, 401, 402, 404), name=f"{name}_server",
-    )  # fmt: skip
+async def _power(
+    name: str, server: Server, account: Account, session: AsyncSession
+) -> PowerActionResult:
+    server, action = await service.request_power(session, account, server, name)
+    return PowerActionResult.from_power(server, action, service.POWER_COMMANDS[name].message)
 
 
-_power_route("start", "Power on a stopped server.")
-_power_route("stop", "Gracefully shut down a running server.")
-_power_route("reboot", "Gracefully restart a running server.")
+POWER_ERRORS = error_responses(400, 401, 402, 404)
+
+
+@router.post("/{server_id}/start/", response_model=PowerActionResult, responses=POWER_ERRORS)
+async def start_server(
+    server: OwnedServer, account: CurrentAccount, session: DbSession
+) -> PowerActionResult:
+    """Power on a stopped server. It is `starting` until the machine runs, then `active`."""
+    return await _power("start", server, account, session)
+
+
+@router.post("/{server_id}/stop/", response_model=PowerActionResult, responses=POWER_ERRORS)
+async def stop_server(
+    server: OwnedServer, account: CurrentAccount, session: DbSession
+) -> PowerActionResult:
+    """Gracefully shut down a running server. It is `stopping`, then `stopped`."""
+    return await _power("stop", server, account, session)
+
+
+@router.post("/{server_id}/reboot/", response_model=PowerActionResult, responses=POWER_ERRORS)
+async def reboot_server(
+    server: OwnedServer, account: CurrentAccount, session: DbSession
+) -> PowerActionResult:
+    """Gracefully restart a running server. It is `rebooting`, then `active` again."""
+    return await _power("reboot", server, account, session)
