@@ -77,8 +77,8 @@ async def test_revoked_token_gets_401(settings: Settings, client: httpx.AsyncCli
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     assert (await client.get("/api/v1/servers/", headers=headers)).status_code == 200
 
-    revoked = await run(installation, "tokens", "revoke", token)
-    again = await run(installation, "tokens", "revoke", token, check=False)
+    revoked = await run(installation, "tokens", "revoke", stdin=token + "\n")
+    again = await run(installation, "tokens", "revoke", stdin=token + "\n", check=False)
 
     response = await client.get("/api/v1/servers/", headers=headers)
     assert response.status_code == 401
@@ -88,10 +88,10 @@ async def test_revoked_token_gets_401(settings: Settings, client: httpx.AsyncCli
 
 
 async def run(
-    installation: Installation, *args: str, check: bool = True
+    installation: Installation, *args: str, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI off the event loop: the app under test shares the database and the loop."""
-    return await asyncio.to_thread(installation.run, *args, check=check)
+    return await asyncio.to_thread(installation.run, *args, check=check, stdin=stdin)
 
 
 def test_simulator_fail_rejects_an_unknown_operation(installation: Installation) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,12 +12,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from vpsorg import __version__
 from vpsorg.accounts.endpoints import router as account_router
 from vpsorg.actions.endpoints import router as actions_router
-from vpsorg.api import ERROR_DESCRIPTIONS, strict_query
+from vpsorg.api import BEARER, operation_id, strict_query
+from vpsorg.audit.endpoints import router as audit_router
+from vpsorg.audit.middleware import AuditTrail
+from vpsorg.auth.endpoints import router as tokens_router
 from vpsorg.catalog.endpoints import router as catalog_router
 from vpsorg.config import Settings, get_settings
+from vpsorg.docs import install_docs
 from vpsorg.errors import install_error_handlers
 from vpsorg.idempotency.middleware import Idempotency
+from vpsorg.logs import redact_access_log
 from vpsorg.middleware import HeadAsGet, RequestGuard
+from vpsorg.openapi import install_openapi
 from vpsorg.ratelimit import Limiter, RateLimit
 from vpsorg.runtime import Runtime
 from vpsorg.servers.endpoints import router as servers_router
@@ -45,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         await runtime.probe_driver()
         runtime.listen_for_actions()
+        redact_access_log()
         if settings.embedded_worker:
             runtime.start_worker()
         try:
@@ -60,18 +66,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        redoc_url="/api/v1/redoc",
-        dependencies=[Depends(strict_query)],
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
+        # BEARER only documents the scheme; CurrentAccount answers a missing token.
+        dependencies=[Depends(strict_query), Depends(BEARER)],
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(servers_router)
     app.include_router(actions_router)
     app.include_router(account_router)
+    app.include_router(audit_router)
     app.include_router(catalog_router)
+    app.include_router(tokens_router)
     # Innermost: sees screened bodies, never a 429; holds responses until their commit.
     app.add_middleware(Idempotency)
+    # Sees each write's final response (a replay too) and records it; inside RateLimit, so a
+    # flood of 429s costs no insert (see audit.middleware).
+    app.add_middleware(AuditTrail, trusted_proxies=settings.trusted_proxies)
     # Inside RequestGuard, so a 429 has its X-Request-ID; before any route, so it costs no query.
     app.add_middleware(RateLimit, limiter=limiter, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(
@@ -90,46 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Idempotent-Replayed", *RATE_LIMIT_HEADERS],
             max_age=600,
         )
-    _describe_errors_truthfully(app)
-    if limiter is not None:
-        _describe_rate_limits(app)
+    install_openapi(app, rate_limited=limiter is not None)
+    install_docs(app)
     return app
-
-
-def _describe_rate_limits(app: FastAPI) -> None:
-    """Every API operation may answer 429 when rate limits are on."""
-    generate = app.openapi
-    too_many = {
-        "description": ERROR_DESCRIPTIONS[429],
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-    }
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    operation.setdefault("responses", {}).setdefault("429", too_many)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _describe_errors_truthfully(app: FastAPI) -> None:
-    """Validation failures are 400 with ErrorBody here, so drop FastAPI's default 422 docs."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    operation.get("responses", {}).pop("422", None)
-            schemas = schema.get("components", {}).get("schemas", {})
-            for name in ("HTTPValidationError", "ValidationError"):
-                schemas.pop(name, None)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

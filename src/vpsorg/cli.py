@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import shlex
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from sqlalchemy import func, select
@@ -17,12 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg import migrate
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.models import MICROS, Account
-from vpsorg.auth.tokens import create_token, revoke_token
+from vpsorg.audit import service as audit
+from vpsorg.auth.models import TokenScope
+from vpsorg.auth.tokens import create_token, list_tokens, revoke_token, revoke_token_id
 from vpsorg.billing import service as billing
-from vpsorg.clock import isoformat
+from vpsorg.clock import isoformat, utcnow
 from vpsorg.config import Settings, get_settings
 from vpsorg.db import create_engine, session_factory, transaction
 from vpsorg.drivers.base import Driver, DriverError, HostCapacity
+
+if TYPE_CHECKING:
+    from vpsorg.hosts.models import Host
 
 app = typer.Typer(
     help="vpsorg: a VPS control plane implementing the VPS.org Servers API.",
@@ -190,6 +198,8 @@ def accounts_create(
 
     async def work(session: AsyncSession) -> int:
         account = await accounts.create_account(session, name, accounts.to_micros(credits))
+        command = f"accounts create {shlex.quote(name)} --credits {credits:g}"
+        await _audit_account(session, command, account.id)
         return account.id
 
     typer.echo(_in_transaction(work))
@@ -204,6 +214,7 @@ def accounts_credit(account_id: int, amount: float) -> None:
         entry = await billing.credit(
             session, account_id, accounts.to_micros(amount), kind=kind, memo="operator"
         )
+        await _audit_account(session, f"accounts credit {account_id} {amount:g}", account_id)
         return entry.balance_after_micros
 
     typer.echo(f"{_in_transaction(_or_exit(work)) / MICROS:.6f}")
@@ -259,7 +270,10 @@ def accounts_suspend(
     """Suspend an account by hand: its servers are stopped and set to suspended."""
 
     async def work(session: AsyncSession) -> int:
-        return await billing.suspend_account(session, account_id, reason)
+        suspended = await billing.suspend_account(session, account_id, reason)
+        command = f"accounts suspend {account_id} --reason {shlex.quote(reason)}"
+        await _audit_account(session, command, account_id)
+        return suspended
 
     typer.echo(f"suspended; {_in_transaction(_or_exit(work))} servers suspended", err=True)
 
@@ -272,7 +286,10 @@ def accounts_unsuspend(account_id: int) -> None:
     """
 
     async def work(session: AsyncSession) -> bool:
-        return await billing.unsuspend_account(session, account_id)
+        lifted = await billing.unsuspend_account(session, account_id)
+        refused = None if lifted else "insufficient_credits"
+        await _audit_account(session, f"accounts unsuspend {account_id}", account_id, refused)
+        return lifted
 
     if _in_transaction(_or_exit(work)):
         typer.echo("unsuspended; its servers are stopped, each began a paid hour", err=True)
@@ -292,9 +309,18 @@ def accounts_limit(account_id: int, servers: Annotated[int, typer.Argument(min=0
     async def work(session: AsyncSession) -> None:
         account = await accounts.lock_account(session, account_id)
         account.servers_limit = servers
+        await _audit_account(session, f"accounts limit {account_id} {servers}", account_id)
 
     _in_transaction(_or_exit(work))
     typer.echo(f"servers limit is now {servers}", err=True)
+
+
+async def _audit_account(
+    session: AsyncSession, command: str, account_id: int, refused: str | None = None
+) -> None:
+    await audit.record_operator_change(
+        session, command, account_id=account_id, resource=f"account:{account_id}", refused=refused
+    )
 
 
 def _or_exit(
@@ -326,6 +352,9 @@ def plans_price(
 
     async def work(session: AsyncSession) -> None:
         await billing.set_plan_price(session, plan_id, accounts.to_micros(hourly))
+        await audit.record_operator_change(
+            session, f"plans price {plan_id} {hourly:g}", resource=f"plan:{plan_id}"
+        )
 
     _in_transaction(_or_exit(work))
     typer.echo(f"plan {plan_id} now costs {hourly:g} credits per hour", err=True)
@@ -336,27 +365,81 @@ def plans_price(
 
 @tokens_app.command("create")
 def tokens_create(
-    account_id: int, name: Annotated[str, typer.Option(help="A label for the token.")] = ""
+    account_id: int,
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "",
+    scope: Annotated[
+        TokenScope, typer.Option(help="read: GET only; write: every change.")
+    ] = TokenScope.WRITE,
+    expires_in: Annotated[
+        str | None, typer.Option(help="Lifetime: 3600s, 90m, 12h, 30d (default: none).")
+    ] = None,
 ) -> None:
     """Issue an API token; prints only the token on stdout."""
+    lifetime = _duration(expires_in) if expires_in else None
 
     async def work(session: AsyncSession) -> str:
         if await session.get(Account, account_id) is None:
             typer.echo(f"vpsorg: account {account_id} not found", err=True)
             raise typer.Exit(1)
-        row, token = await create_token(session, account_id, name)
-        typer.echo(f"token id {row.id} for account {account_id}", err=True)
+        expires_at = utcnow() + lifetime if lifetime else None
+        row, token = await create_token(
+            session, account_id, name, scope=scope, expires_at=expires_at
+        )
+        await audit.record_operator_change(
+            session,
+            f"tokens create {account_id}",
+            account_id=account_id,
+            resource=f"token:{row.id}",
+        )
+        typer.echo(f"token id {row.id} for account {account_id} ({scope})", err=True)
         return token
 
     typer.echo(_in_transaction(work))
 
 
+def _duration(text: str) -> timedelta:
+    match = re.fullmatch(r"([1-9][0-9]{0,8})([smhd]?)", text.strip())
+    if match is None:
+        raise typer.BadParameter(f"{text!r} is not a duration such as 3600s, 90m, 12h or 30d")
+    unit = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    return timedelta(**{unit[match[2]]: int(match[1])})
+
+
+@tokens_app.command("list")
+def tokens_list(account_id: int) -> None:
+    """The account's live tokens (never the tokens themselves)."""
+
+    async def work(session: AsyncSession) -> str:
+        _total, rows = await list_tokens(session, account_id)
+        lines = [f"{'ID':>6}  {'SCOPE':<6} {'PREFIX':<11} {'EXPIRES':<21} {'LAST USED':<21} NAME"]
+        lines += [
+            f"{t.id:>6}  {t.scope:<6} {t.prefix:<11} {isoformat(t.expires_at) or '-':<21} "
+            f"{isoformat(t.last_used_at) or '-':<21} {t.name}"
+            for t in rows
+        ]
+        return "\n".join(lines)
+
+    typer.echo(_in_transaction(work))
+
+
 @tokens_app.command("revoke")
-def tokens_revoke(token_or_id: str) -> None:
-    """Revoke a token, given the token itself or its id."""
+def tokens_revoke(
+    token_id: Annotated[
+        int | None, typer.Argument(help="The token's id; without it, the token is read from stdin.")
+    ] = None,
+) -> None:
+    """Revoke a token by its id, or the token given on stdin (never on the command line,
+    where other users' `ps` and the shell's history would see it)."""
+    token = None if token_id is not None else sys.stdin.readline().strip()
 
     async def work(session: AsyncSession) -> bool:
-        return await revoke_token(session, token_or_id)
+        if token_id is not None:
+            revoked = await revoke_token_id(session, token_id, None)
+        else:
+            revoked = bool(token) and await revoke_token(session, token or "")
+        if revoked:
+            await audit.record_token_revocation(session, token_id=token_id, token=token)
+        return revoked
 
     if not _in_transaction(work):
         typer.echo("vpsorg: no live token matches", err=True)
@@ -409,6 +492,8 @@ def hosts_add(
 
     async def work(session: AsyncSession) -> int:
         host = await hosts.add_host(session, name, location, uri, capacity, overcommit)
+        command = f"hosts add {shlex.quote(name)} --location {location}"
+        await audit.record_operator_change(session, command, resource=f"host:{host.id}")
         return host.id
 
     host_id = _in_transaction(_or_exit(work))
@@ -446,10 +531,12 @@ def _used(used: int, capacity: float) -> str:
 
 
 def _host_state_command(
-    name: str, change: Callable[[AsyncSession, str], Awaitable[object]], said: str
+    name: str, change: Callable[[AsyncSession, str], Awaitable[Host]], said: str, verb: str
 ) -> None:
     async def work(session: AsyncSession) -> None:
-        await change(session, name)
+        host = await change(session, name)
+        command = f"hosts {verb} {shlex.quote(name)}"
+        await audit.record_operator_change(session, command, resource=f"host:{host.id}")
 
     _in_transaction(_or_exit(work))
     typer.echo(f"host {name}: {said}", err=True)
@@ -460,7 +547,7 @@ def hosts_disable(name: str) -> None:
     """Take a host out of service: no new servers, not reconciled."""
     from vpsorg.hosts import service as hosts
 
-    _host_state_command(name, hosts.disable, "disabled")
+    _host_state_command(name, hosts.disable, "disabled", "disable")
 
 
 @hosts_app.command("drain")
@@ -468,7 +555,7 @@ def hosts_drain(name: str) -> None:
     """Place no new servers on a host; its servers keep running."""
     from vpsorg.hosts import service as hosts
 
-    _host_state_command(name, hosts.drain, "draining")
+    _host_state_command(name, hosts.drain, "draining", "drain")
 
 
 @hosts_app.command("enable")
@@ -476,7 +563,7 @@ def hosts_enable(name: str) -> None:
     """Put a host back in service (undoes disable and drain)."""
     from vpsorg.hosts import service as hosts
 
-    _host_state_command(name, hosts.enable, "enabled")
+    _host_state_command(name, hosts.enable, "enabled", "enable")
 
 
 @hosts_app.command("audit")
@@ -532,6 +619,8 @@ def os_add(
         os = await catalog.add_operating_system(
             session, name, image, kernel=kernel, initrd=initrd, cmdline=cmdline
         )
+        command = f"os add {shlex.quote(name)} --image {shlex.quote(image)}"
+        await audit.record_operator_change(session, command, resource=f"os:{os.id}")
         return os.id
 
     typer.echo(_in_transaction(_or_exit(work)))
@@ -549,6 +638,23 @@ def os_list() -> None:
             boot = f" (kernel {os.kernel})" if os.kernel else ""
             lines.append(f"{os.id:>4}  {os.name:<24} {os.slug:<20} {os.image or '-'}{boot}")
         return lines
+
+    typer.echo("\n".join(_in_transaction(work)))
+
+
+# -- audit ----------------------------------------------------------------------------
+
+
+@app.command("audit")
+def audit_events(
+    account: Annotated[int | None, typer.Option(help="Only this account's events.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
+) -> None:
+    """Recorded changes, newest first: API writes (refusals too) and operators' commands."""
+    from vpsorg.audit import repository
+
+    async def work(session: AsyncSession) -> list[str]:
+        return audit.table(await repository.latest(session, account, limit))
 
     typer.echo("\n".join(_in_transaction(work)))
 

@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg.accounts.models import Account
-from vpsorg.auth.tokens import find_account
-from vpsorg.errors import NotAuthenticated
+from vpsorg.auth.tokens import Credential, find_credential
+from vpsorg.errors import InsufficientScope, NotAuthenticated
 
 if TYPE_CHECKING:
     from vpsorg.runtime import Runtime
@@ -57,29 +57,45 @@ def after_commit(runtime: Runtime, session: AsyncSession) -> None:
 DbSession = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def _current_account(request: Request, session: DbSession) -> Account:
-    return await authenticate(request, session)
+async def _current_credential(request: Request, session: DbSession) -> Credential:
+    """The caller, checked: a read token may not change anything."""
+    credential = await authenticate(request, session)
+    if request.method not in READ_METHODS and not credential.may_write:
+        raise InsufficientScope(
+            "This token may only read (scope 'read'); changes need a token with scope 'write'."
+        )
+    return credential
+
+
+async def _current_account(
+    credential: Annotated[Credential, Depends(_current_credential)],
+) -> Account:
+    return credential.account
 
 
 async def _current_account_briefly(request: Request) -> Account:
     """Authenticate in a short read-only transaction of its own (for long-polling routes)."""
     async with request.app.state.runtime.read_sessions() as session:
-        return await authenticate(request, session)
+        return (await authenticate(request, session)).account
 
 
-async def authenticate(request: Request, session: AsyncSession) -> Account:
+async def authenticate(request: Request, session: AsyncSession) -> Credential:
+    """The Bearer token's account and token, or 401; notes the token's use (see runtime)."""
     header = request.headers.get("authorization")
     if not header:
         raise NotAuthenticated("Authentication credentials were not provided.")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Use 'Authorization: Bearer YOUR_API_TOKEN'.")
-    account = await find_account(session, token.strip())
-    if account is None:
-        raise NotAuthenticated("Invalid or revoked API token.")
-    return account
+    credential = await find_credential(session, token.strip())
+    if credential is None:
+        raise NotAuthenticated("Invalid, expired or revoked API token.")
+    request.app.state.runtime.note_token_use(credential.token)
+    return credential
 
 
+CurrentCredential = Annotated[Credential, Depends(_current_credential)]
+"""The account and the token it called with; a read token is refused on any change."""
 CurrentAccount = Annotated[Account, Depends(_current_account)]
 BrieflyAuthenticatedAccount = Annotated[Account, Depends(_current_account_briefly)]
 """Like CurrentAccount, but holds no database connection for the rest of the request."""

@@ -101,6 +101,11 @@ class AccountSuspended(ApiError):
     code = "account_suspended"
 
 
+class InsufficientScope(ApiError):
+    status_code = 403
+    code = "insufficient_scope"
+
+
 class LimitExceeded(ApiError):
     status_code = 403
     code = "limit_exceeded"

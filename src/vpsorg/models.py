@@ -2,6 +2,7 @@
 
 from vpsorg.accounts.models import Account, CreditEntry
 from vpsorg.actions.models import Action
+from vpsorg.audit.models import AuditEvent
 from vpsorg.auth.models import ApiToken
 from vpsorg.billing.models import ServerCharge
 from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
@@ -10,6 +11,6 @@ from vpsorg.idempotency.models import IdempotencyKey
 from vpsorg.servers.models import Server
 
 __all__ = [
-    "Account", "Action", "ApiToken", "CreditEntry", "Host", "IdempotencyKey", "Location",
-    "OperatingSystem", "Plan", "Server", "ServerCharge", "SshKey",
+    "Account", "Action", "ApiToken", "AuditEvent", "CreditEntry", "Host", "IdempotencyKey",
+    "Location", "OperatingSystem", "Plan", "Server", "ServerCharge", "SshKey",
 ]  # fmt: skip

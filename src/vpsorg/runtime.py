@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vpsorg.actions.notifier import ActionNotifier
 from vpsorg.actions.worker import Worker
+from vpsorg.auth.models import ApiToken
+from vpsorg.auth.tokens import LAST_USED_EVERY, due_for_last_used, record_use
+from vpsorg.clock import utcnow
 from vpsorg.config import Settings
-from vpsorg.db import create_engines, session_factory
+from vpsorg.db import create_engines, session_factory, transaction
 from vpsorg.drivers.base import Driver
 from vpsorg.drivers.registry import create_driver
 
@@ -30,6 +35,8 @@ class Runtime:
         self.driver: Driver = create_driver(settings)
         self.worker: Worker | None = None
         self.notifier = ActionNotifier()
+        self._token_uses: dict[int, datetime] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     async def probe_driver(self) -> str:
         """Probe the driver once; a broken driver is reported here, not at the first action."""
@@ -46,6 +53,25 @@ class Runtime:
         if self.worker is not None:
             self.worker.wake()
 
+    def note_token_use(self, token: ApiToken) -> None:
+        """Record a token's use at most once a minute, in a transaction of its own, so the
+        request's (read-only) transaction never writes and never waits for it."""
+        now = utcnow()
+        noted = self._token_uses.get(token.id)
+        if not due_for_last_used(token, now) or (noted and now - noted < LAST_USED_EVERY):
+            return
+        self._token_uses[token.id] = now
+        task = asyncio.create_task(self._record_token_use(token.id, now))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record_token_use(self, token_id: int, now: datetime) -> None:
+        try:
+            async with transaction(self.sessions) as session:
+                await record_use(session, token_id, now)
+        except Exception:
+            log.warning("could not record the use of token %d", token_id, exc_info=True)
+
     def listen_for_actions(self) -> None:
         """Let long-polls hear about actions finished by other processes (PostgreSQL)."""
         if not self.settings.is_sqlite:
@@ -53,6 +79,7 @@ class Runtime:
             self.notifier.listen_postgres(dsn)
 
     async def close(self, grace: float = 10.0) -> None:
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.worker is not None:
             await self.worker.stop(grace)
         await self.notifier.close()

@@ -146,13 +146,18 @@ class Installation:
 
     # -- the CLI -------------------------------------------------------------------------
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run ``vpsorg ARGS``; with ``check``, a non-zero exit fails with both streams."""
+    def run(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``vpsorg ARGS`` (``stdin`` its input); with ``check``, a failure shows both streams."""
+        feed: dict[str, Any] = (
+            {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+        )
         result = subprocess.run(
             [str(VPSORG), *args],
+            **feed,
             env=self.env,
             cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT,

@@ -1,20 +1,37 @@
-"""API tokens: 32 random bytes, shown once, stored as SHA-256."""
+"""API tokens: 32 random bytes, shown once, stored as SHA-256; scoped, optionally expiring."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
-from vpsorg.auth.models import ApiToken
+from vpsorg.auth.models import ApiToken, TokenScope
 from vpsorg.clock import utcnow
 
 TOKEN_PREFIX = "vps_"
 TOKEN_PATTERN = re.compile(r"vps_[A-Za-z0-9_-]{43}")
+LAST_USED_EVERY = timedelta(minutes=1)
+"""``last_used_at`` moves at most this often: one write a minute per busy token, not per request."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Who is calling: the account, and the token it called with."""
+
+    account: Account
+    token: ApiToken
+
+    @property
+    def may_write(self) -> bool:
+        return self.token.scope == TokenScope.WRITE
 
 
 def hash_token(token: str) -> str:
@@ -22,37 +39,94 @@ def hash_token(token: str) -> str:
 
 
 async def create_token(
-    session: AsyncSession, account_id: int, name: str = ""
+    session: AsyncSession,
+    account_id: int,
+    name: str = "",
+    *,
+    scope: TokenScope = TokenScope.WRITE,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue a token for the account. Returns the row and the token (the only copy)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
-        account_id=account_id, name=name, token_hash=hash_token(token), prefix=token[:10]
+        account_id=account_id,
+        name=name,
+        token_hash=hash_token(token),
+        prefix=token[:10],
+        scope=scope,
+        expires_at=expires_at,
+        created_at=utcnow(),
     )
     session.add(row)
     await session.flush()
     return row, token
 
 
-async def find_account(session: AsyncSession, token: str) -> Account | None:
-    """The account a live token belongs to, or None; one query, as every request asks it."""
+async def find_credential(session: AsyncSession, token: str) -> Credential | None:
+    """The account and token of a live (not revoked, not expired) token; one query, as every
+    request asks it."""
     if not TOKEN_PATTERN.fullmatch(token):
         return None
-    return await session.scalar(
-        select(Account)
-        .join(ApiToken, ApiToken.account_id == Account.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    row = (
+        await session.execute(
+            select(Account, ApiToken)
+            .join(ApiToken, ApiToken.account_id == Account.id)
+            .where(
+                ApiToken.token_hash == hash_token(token),
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
+            )
+        )
+    ).one_or_none()
+    return None if row is None else Credential(row[0], row[1])
+
+
+def due_for_last_used(token: ApiToken, now: datetime) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY
+
+
+async def record_use(session: AsyncSession, token_id: int, now: datetime) -> None:
+    """Move ``last_used_at`` on, unless another request did within the minute."""
+    await session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_EVERY),
+        )
+        .values(last_used_at=now)
     )
 
 
-async def revoke_token(session: AsyncSession, token_or_id: str) -> bool:
-    """Revoke by token id or by the token itself. True when a live token was revoked."""
+async def list_tokens(
+    session: AsyncSession, account_id: int, offset: int = 0, limit: int = 1000
+) -> tuple[int, Sequence[ApiToken]]:
+    """The account's live tokens, newest first (revoked and expired ones are not listed)."""
     condition = (
-        ApiToken.id == int(token_or_id)
-        if token_or_id.isdigit()
-        else ApiToken.token_hash == hash_token(token_or_id)
+        ApiToken.account_id == account_id,
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
     )
+    total = await session.scalar(select(func.count()).select_from(ApiToken).where(*condition))
+    rows = await session.scalars(
+        select(ApiToken).where(*condition).order_by(ApiToken.id.desc()).offset(offset).limit(limit)
+    )
+    return int(total or 0), rows.all()
+
+
+async def revoke_token_id(session: AsyncSession, token_id: int, account_id: int | None) -> bool:
+    """Revoke a live token by id (only the account's own, when ``account_id`` is given)."""
+    condition = [ApiToken.id == token_id, ApiToken.revoked_at.is_(None)]
+    if account_id is not None:
+        condition.append(ApiToken.account_id == account_id)
+    result = await session.execute(update(ApiToken).where(*condition).values(revoked_at=utcnow()))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def revoke_token(session: AsyncSession, token: str) -> bool:
+    """Revoke by the token itself. True when a live token was revoked."""
     result = await session.execute(
-        update(ApiToken).where(condition, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+        update(ApiToken)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -124,7 +124,7 @@ async def _account_id(runtime: Runtime, scope: Scope) -> int | None:
     """The caller's account, found in a short read-only transaction; None if not signed in."""
     async with runtime.read_sessions() as session:
         try:
-            return (await authenticate(Request(scope), session)).id
+            return (await authenticate(Request(scope), session)).account.id
         except NotAuthenticated:
             return None
 
