@@ -78,8 +78,12 @@ class Runtime:
             dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self.notifier.listen_postgres(dsn)
 
-    async def close(self, grace: float = 10.0) -> None:
+    async def background_done(self) -> None:
+        """Wait for the small writes started beside requests (a token's last use)."""
         await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def close(self, grace: float = 10.0) -> None:
+        await self.background_done()
         if self.worker is not None:
             await self.worker.stop(grace)
         await self.notifier.close()
