@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,25 @@ def _message(kind: str, field: str, error: Mapping[str, Any]) -> str:
     return message if message.endswith(".") else message + "."
 
 
+ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on the request's path.
+
+    Starlette's 405 names only the methods of the first route whose path matched, and
+    FastAPI makes one route per method: ``GET /servers/`` alone, without its ``POST``.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ROUTED_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -208,12 +228,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(validation_error(exc.errors(), extra))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(NotFound("Not found."))
         if exc.status_code == 405:
             not_allowed = MethodNotAllowed("Method not allowed on this path.")
-            not_allowed.headers = exc.headers  # Allow: the methods that are
+            not_allowed.headers = {"Allow": ", ".join(allowed_methods(request))}
             return error_response(not_allowed)
         error = ApiError(str(exc.detail))
         error.status_code = exc.status_code

@@ -146,6 +146,23 @@ async def test_405_names_the_allowed_methods(client, user):
     assert response.headers["allow"] == "GET"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/api/v1/servers/", "GET, POST"),
+        ("PUT", "/api/v1/servers/", "GET, POST"),
+        ("POST", "/api/v1/servers/1/", "DELETE, GET, PATCH, PUT"),
+        ("OPTIONS", "/api/v1/ssh-keys/1/", "DELETE, GET"),
+        ("GET", "/api/v1/tokens/1/", "DELETE"),
+    ],
+)
+async def test_405_names_every_method_of_the_path(client, user, method, path, allow):
+    # One FastAPI route per method: Starlette's own Allow named the first route's only.
+    response = await client.request(method, path, headers=user.headers)
+    _error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+
+
 async def test_head_answers_like_get_without_a_body(client, user, factory):
     server = await factory.server(user, wait=None)
     get = await client.get(f"/api/v1/servers/{server['id']}/", headers=user.headers)
