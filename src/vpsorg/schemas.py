@@ -37,6 +37,13 @@ class RequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral_number(cls, value: Any) -> Any:
+        # JSON Schema's integer includes 60.0, as the OpenAPI document promises; strict
+        # mode would refuse it (a float with a fraction is still refused, by the field).
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
     @field_validator("*", mode="after")
     @classmethod
     def _plain_text(cls, value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -267,3 +268,43 @@ async def test_links_are_built_from_the_public_url_when_set(app, client, user, f
     finally:
         app.state.settings.public_url = None
     assert page["next"] == "https://api.example.com/api/v1/servers/?page=2&per_page=2"
+
+
+# -- what Schemathesis found: schema-valid requests that were refused --------------------
+
+
+async def test_integral_numbers_are_integers(client, user):
+    # JSON Schema's integer includes 3600.0; 3600.5 is still no integer.
+    body = {"scope": "read", "expires_in": 3600.0}
+    response = await client.post("/api/v1/tokens/", json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    body["expires_in"] = 3600.5
+    response = await client.post("/api/v1/tokens/", json=body, headers=user.headers)
+    assert "expires_in" in _error(response, 400, "invalid_parameters")["errors"]
+
+
+@pytest.mark.parametrize("code", ["", "US-West", "us_west", "-us"])
+async def test_location_codes_have_a_documented_shape(client, user, code):
+    response = await client.get("/api/v1/servers/", params={"location": code}, headers=user.headers)
+    assert "location" in _error(response, 400, "invalid_parameters")["errors"]
+    schema = (await client.get("/api/v1/openapi.json")).json()["components"]["schemas"]
+    assert re.fullmatch(schema["ServerCreate"]["properties"]["location"]["pattern"], "us-west")
+    assert not re.fullmatch(schema["ServerCreate"]["properties"]["location"]["pattern"], code)
+
+
+async def test_the_documented_public_key_pattern_is_what_is_accepted(client, user):
+    pattern = (await client.get("/api/v1/openapi.json")).json()["components"]["schemas"][
+        "SshKeyCreate"
+    ]["properties"]["public_key"]["pattern"]
+    for index, key in enumerate(
+        [
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host",
+            # What the pattern allows, as Schemathesis generated it before the pattern existed
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43,
+        ]
+    ):
+        assert re.fullmatch(pattern, key)
+        body = {"name": f"k{index}", "public_key": key}
+        response = await client.post("/api/v1/ssh-keys/", json=body, headers=user.headers)
+        assert response.status_code == 201, response.text
+    assert not re.fullmatch(pattern, "0" * 100)

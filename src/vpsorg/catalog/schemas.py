@@ -4,8 +4,13 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from vpsorg.catalog.sshkeys import parse_public_key
+from vpsorg.catalog.sshkeys import PUBLIC_KEY_PATTERN, parse_public_key
 from vpsorg.schemas import RequestBody, UtcDatetime
+
+LocationCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+]
+"""A location's code, such as ``us-west``: an empty or malformed one names no location."""
 
 
 class PlanOut(BaseModel):
@@ -43,7 +48,12 @@ class CatalogList(BaseModel, Generic[T]):
 
 class SshKeyCreate(RequestBody):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    public_key: Annotated[str, StringConstraints(max_length=16384)]
+    # The pattern documents the key's shape; parse_public_key is what decides.
+    public_key: Annotated[
+        str,
+        StringConstraints(max_length=16384),
+        Field(json_schema_extra={"pattern": PUBLIC_KEY_PATTERN}),
+    ]
 
     @field_validator("public_key")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
 from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
+from vpsorg.catalog.schemas import LocationCode
 from vpsorg.deps import CurrentAccount, DbSession
 from vpsorg.servers import repository, service
 from vpsorg.servers.models import VISIBLE_STATUSES, Server
@@ -48,7 +49,7 @@ async def list_servers(
         StatusFilter | None,
         Query(description="Filter by status: active, stopped, suspended, ..."),
     ] = None,
-    location: Annotated[str | None, Query(description="Filter by location code")] = None,
+    location: Annotated[LocationCode | None, Query(description="Filter by location code")] = None,
     page: PageNumber = 1,
     per_page: PerPage = 50,
 ) -> ServerList:

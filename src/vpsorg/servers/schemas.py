@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from vpsorg.actions.models import Action
 from vpsorg.actions.schemas import ActionOut
+from vpsorg.catalog.schemas import LocationCode
 from vpsorg.schemas import MAX_ID, Page, PatchBody, RequestBody, UtcDatetime
 from vpsorg.servers.models import Server, ServerStatus
 
@@ -132,7 +133,7 @@ class ServerCreate(RequestBody):
     name: ServerName
     plan_id: Id
     os_id: Id
-    location: Annotated[str, Field(max_length=32)]
+    location: LocationCode
     hostname: Hostname | None = None
     ssh_key_id: Id | None = None
     backups_enabled: bool = False
