@@ -27,6 +27,11 @@ from vpsorg.config import Settings
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
+        "--schemathesis",
+        action="store_true",
+        help="also run tests/e2e/test_schemathesis.py: Schemathesis against a live server, for minutes",
+    )
+    parser.addoption(
         "--db",
         default=os.environ.get("VPSORG_TEST_DATABASE_URL", "sqlite"),
         help="'sqlite' (default) or a PostgreSQL server URL, e.g. postgresql://postgres@127.0.0.1/postgres",
