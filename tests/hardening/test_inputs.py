@@ -165,7 +165,7 @@ async def test_405_names_every_method_of_the_path(client, user, method, path, al
 
 
 async def test_head_answers_like_get_without_a_body(client, user, factory):
-    server = await factory.server(user, wait=None)
+    server = await factory.server(user)  # active: nothing changes between the two requests
     get = await client.get(f"/api/v1/servers/{server['id']}/", headers=user.headers)
     head = await client.head(f"/api/v1/servers/{server['id']}/", headers=user.headers)
     assert head.status_code == 200

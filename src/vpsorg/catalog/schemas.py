@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
@@ -7,8 +8,10 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from vpsorg.catalog.sshkeys import PUBLIC_KEY_PATTERN, parse_public_key
 from vpsorg.schemas import RequestBody, UtcDatetime
 
+LOCATION_CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 LocationCode = Annotated[
-    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=f"^{LOCATION_CODE.pattern}$"),
 ]
 """A location's code, such as ``us-west``: an empty or malformed one names no location."""
 

@@ -15,6 +15,7 @@ from vpsorg.actions.models import Action, ActionCommand
 from vpsorg.billing import service as billing
 from vpsorg.catalog import repository as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.catalog.schemas import LOCATION_CODE
 from vpsorg.clock import utcnow
 from vpsorg.errors import (
     AccountSuspended,
@@ -167,7 +168,7 @@ async def resolve_references(
     """
     plan_id, os_id = _id_or_none(body.get("plan_id")), _id_or_none(body.get("os_id"))
     key_id = _id_or_none(body.get("ssh_key_id"))
-    code = body.get("location") if isinstance(body.get("location"), str) else None
+    code = _location_code_or_none(body.get("location"))
     if plan_id is None and os_id is None and code is None and key_id is None:
         return NO_REFERENCES
     found = await catalog.find_references(
@@ -186,6 +187,14 @@ async def resolve_references(
     if key_id is not None and found.ssh_key is None:
         errors["ssh_key_id"] = [f"Unknown SSH key {key_id}."]
     return References(plan, os, location, errors)
+
+
+def _location_code_or_none(value: object) -> str | None:
+    """A well-formed location code to look up; anything else (NUL included, which PostgreSQL
+    refuses in a query) is left to validation to name."""
+    if isinstance(value, str) and len(value) <= 32 and LOCATION_CODE.fullmatch(value):
+        return value
+    return None
 
 
 def _id_or_none(value: object) -> int | None:
