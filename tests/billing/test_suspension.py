@@ -207,3 +207,19 @@ async def test_ledger_lists_top_ups_and_charges(client, app, user, factory, froz
     ]  # fmt: skip
     assert ledger["results"][0]["amount"] == -0.03
     assert ledger["results"][0]["balance_after"] == 99.94
+
+
+async def test_a_power_action_settles_first_so_a_late_meter_lets_nothing_through(
+    client, app, factory, frozen
+):
+    """Found by the billing model: credits ran out two hours ago and no meter has run since."""
+    user = await factory.account(credits=0.01)
+    server = await factory.server(user, **STARTER)
+    frozen.advance(hours=2, minutes=56)
+
+    response = await client.post(f"/api/v1/servers/{server['id']}/stop/", headers=user.headers)
+
+    assert (response.status_code, response.json()["code"]) == (402, "account_suspended")
+    assert await suspended_at(app.state.runtime.sessions, user.account_id) == T0 + timedelta(
+        hours=1
+    )

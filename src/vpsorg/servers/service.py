@@ -222,8 +222,15 @@ async def update_server(
 async def request_power(
     session: AsyncSession, account: Account, server: Server, name: str
 ) -> tuple[Server, Action]:
-    """Accept start/stop/reboot: set the transitional status and queue the action."""
+    """Accept start/stop/reboot: set the transitional status and queue the action.
+
+    The account is settled first: if a late meter has not yet charged the hour that ran the
+    credits out, that happens now, and the account is refused as suspended as it would be
+    with an on-time meter.
+    """
     power = POWER_COMMANDS[name]
+    account = await billing.settle_account(session, account.id)
+    await session.refresh(server)
     _check_actionable(account, server, power)
     won = await repository.transition(session, server.id, [power.from_status], power.to_status)
     if not won:
