@@ -220,6 +220,6 @@ async def test_a_power_action_settles_first_so_a_late_meter_lets_nothing_through
     response = await client.post(f"/api/v1/servers/{server['id']}/stop/", headers=user.headers)
 
     assert (response.status_code, response.json()["code"]) == (402, "account_suspended")
-    assert await suspended_at(app.state.runtime.sessions, user.account_id) == T0 + timedelta(
-        hours=1
-    )
+    sessions = app.state.runtime.sessions
+    await charge_due_hours(sessions)  # a refusal writes nothing; the meter records it
+    assert await suspended_at(sessions, user.account_id) == T0 + timedelta(hours=1)
