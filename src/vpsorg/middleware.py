@@ -70,7 +70,7 @@ class RequestGuard:
                 body = await self._read_body(headers, receive)
                 if body.strip() and "content-type" not in headers:
                     scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
-                receive = _replay(body, receive)
+                receive = replay_body(body, receive)
         except ApiError as error:
             await _send_json(error.status_code, error.body(), send_with_id)
             return
@@ -177,7 +177,8 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app a body already read, then the connection's events."""
     sent = False
 
     async def replay() -> Message:

@@ -25,6 +25,7 @@ from vpsorg.deps import REQUEST_TRANSACTION, after_commit, authenticate
 from vpsorg.errors import ApiError, IdempotencyKeyInUse, NotAuthenticated, error_response
 from vpsorg.idempotency import repository, service
 from vpsorg.idempotency.service import Reservation, StoredResponse
+from vpsorg.middleware import replay_body
 
 if TYPE_CHECKING:
     from vpsorg.runtime import Runtime
@@ -50,7 +51,7 @@ class Idempotency:
             return
         runtime: Runtime = scope["app"].state.runtime
         body = await _read_body(receive)
-        receive = _replay(body, receive)
+        receive = replay_body(body, receive)
         try:
             account_id = await _account_id(runtime, scope)
             if account_id is None:  # the route answers 401 as usual
@@ -170,16 +171,3 @@ async def _read_body(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
