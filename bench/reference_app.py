@@ -11,7 +11,7 @@ import argparse
 import uvicorn
 from fastapi import FastAPI
 
-# What `vpsorg serve` passes to uvicorn.run (src/vpsorg/cli.py) besides the app, host and port,
+# What `vpsorg serve` passes to uvicorn.run (src/vpsorg/cli/serve.py) besides the app, host and port,
 # with VPSORG_LOG_LEVEL=warning as the benchmark sets it. Keep the two in step.
 LOG_LEVEL = "warning"
 GRACEFUL_SHUTDOWN_SECONDS = 15

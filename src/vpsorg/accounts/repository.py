@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.accounts.models import CreditEntry
+from vpsorg.accounts.models import Account, CreditEntry
 
 
 async def ledger(
@@ -24,3 +24,8 @@ async def ledger(
         .limit(limit)
     )
     return int(total or 0), rows.all()
+
+
+async def any_account(session: AsyncSession) -> bool:
+    """Whether the database holds an account at all (the demo is made only on an empty one)."""
+    return await session.scalar(select(Account.id).limit(1)) is not None
