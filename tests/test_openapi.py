@@ -274,3 +274,53 @@ SPEC_CREATE_REQUEST = {
     "hostname": "web02.example.com",
     "backups_enabled": True,
 }
+
+
+# -- the served document names the live catalog ---------------------------------------------
+
+
+async def test_create_references_are_enums_of_the_live_catalog(client, factory, user):
+    """A create the document calls valid is one the server accepts: plan, OS and location
+    are enums of what is on sale now, and a plan taken off sale leaves the enum at once."""
+    from sqlalchemy import update
+
+    from vpsorg.catalog.models import Plan
+    from vpsorg.db import transaction
+
+    async def create_schema() -> dict[str, Any]:
+        document = (await client.get("/api/v1/openapi.json")).json()
+        properties: dict[str, Any] = schema(document, "ServerCreate")["properties"]
+        return properties
+
+    plans = (await client.get("/api/v1/plans/", headers=user.headers)).json()["results"]
+    systems = (await client.get("/api/v1/os/", headers=user.headers)).json()["results"]
+    locations = (await client.get("/api/v1/locations/", headers=user.headers)).json()["results"]
+    properties = await create_schema()
+    assert properties["plan_id"]["enum"] == [p["id"] for p in plans if p["available"]]
+    assert properties["os_id"]["enum"] == [o["id"] for o in systems if o["available"]]
+    assert properties["location"]["enum"] == [loc["code"] for loc in locations if loc["available"]]
+
+    taken_off = properties["plan_id"]["enum"][0]
+    async with transaction(factory.runtime.sessions) as session:
+        await session.execute(update(Plan).where(Plan.id == taken_off).values(available=False))
+    assert taken_off not in (await create_schema())["plan_id"]["enum"]
+    refused = await client.post(
+        "/api/v1/servers/",
+        json={"name": "web", "plan_id": taken_off, "os_id": 1, "location": "us-west"},
+        headers=user.headers,
+    )
+    assert refused.status_code == 400
+    assert set(refused.json()["errors"]) == {"plan_id"}
+
+
+async def test_the_list_filter_names_every_location(document, client, user):
+    codes = [
+        loc["code"]
+        for loc in (await client.get("/api/v1/locations/", headers=user.headers)).json()["results"]
+    ]
+    (parameter,) = [
+        p
+        for p in document["paths"]["/api/v1/servers/"]["get"]["parameters"]
+        if p["name"] == "location"
+    ]
+    assert {"type": "string", "enum": codes}.items() <= parameter["schema"]["anyOf"][0].items()

@@ -22,7 +22,7 @@ ERROR_DESCRIPTIONS = {
     402: "Payment required: insufficient credits, or the account is suspended",
     403: "Forbidden: an account limit would be exceeded",
     404: "Not found",
-    409: "Conflict: a request with this Idempotency-Key is still in progress",
+    409: "Conflict: it already exists, or a request with this Idempotency-Key is in progress",
     413: "Request body too large",
     415: "Unsupported media type: send application/json",
     429: "Too many requests: a rate limit was reached; retry after Retry-After seconds",

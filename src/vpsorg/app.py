@@ -24,6 +24,7 @@ from vpsorg.idempotency.middleware import Idempotency
 from vpsorg.logs import redact_access_log
 from vpsorg.middleware import HeadAsGet, RequestGuard
 from vpsorg.openapi import install_openapi
+from vpsorg.openapi import router as openapi_router
 from vpsorg.ratelimit import Limiter, RateLimit
 from vpsorg.runtime import Runtime
 from vpsorg.servers.endpoints import router as servers_router
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json",
+        openapi_url=None,  # served with the live catalog by vpsorg.openapi
         docs_url=None,  # served offline by install_docs
         redoc_url=None,
         generate_unique_id_function=operation_id,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(catalog_router)
     app.include_router(tokens_router)
+    app.include_router(openapi_router)
     # Innermost: sees screened bodies, never a 429; holds responses until their commit.
     app.add_middleware(Idempotency)
     # Sees each write's final response (a replay too) and records it; inside RateLimit, so a

@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from vpsorg.openapi import OPENAPI_URL
+
 DOCS_URL = "/api/v1/docs"
 ASSETS_URL = f"{DOCS_URL}/assets"
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
@@ -22,13 +24,11 @@ ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 
 
 def install_docs(app: FastAPI) -> None:
-    openapi_url = app.openapi_url
-    assert openapi_url is not None
     title = f"{app.title} API"
 
     async def swagger_ui(_request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=openapi_url,
+            openapi_url=OPENAPI_URL,
             title=title,
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",

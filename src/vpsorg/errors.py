@@ -117,6 +117,17 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Conflict(ApiError):
+    """The request is well formed but collides with what exists (a key already on the account)."""
+
+    status_code = 409
+    code = "conflict"
+
+    @classmethod
+    def field(cls, name: str, message: str) -> Conflict:
+        return cls(f"Conflicting value for '{name}': {message}", {name: [message]})
+
+
 class MethodNotAllowed(ApiError):
     status_code = 405
     code = "method_not_allowed"

@@ -7,17 +7,26 @@ query parameter, a Host that is not allowed), 401 (any operation with BearerAuth
 FastAPI's 422 is dropped: validation errors are 400 with ErrorBody here. And the models'
 examples are put back as pydantic wrote them: FastAPI drops every null from the document,
 ``"ip_address": null`` in an example too.
+
+The document is served with the catalog as it stands (``live_document``): the plans, operating
+systems and locations a create may name are enums, so that a request the document calls valid
+is one the server accepts, and a generated client or the docs page offers the real choices.
+The catalog changes when the operator changes it (``vpsorg plans add``); read it again then.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_fields_from_routes
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from vpsorg.api import ERROR_DESCRIPTIONS
+from vpsorg.catalog import repository as catalog
+from vpsorg.deps import DbSession
 from vpsorg.idempotency.service import METHODS as IDEMPOTENT_METHODS
 from vpsorg.middleware import BODY_METHODS
 
@@ -36,6 +45,77 @@ ERROR_HEADERS = {
         }
     },
 }
+
+
+OPENAPI_URL = "/api/v1/openapi.json"
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class CatalogChoices:
+    """What a create may name today, and what the servers list may be filtered by."""
+
+    plan_ids: list[int]
+    os_ids: list[int]
+    new_server_locations: list[str]
+    all_locations: list[str]
+
+
+@router.get(OPENAPI_URL, include_in_schema=False)
+async def openapi_document(request: Request, session: DbSession) -> JSONResponse:
+    plans = await catalog.list_plans(session)
+    systems = await catalog.list_operating_systems(session)
+    locations = await catalog.list_locations(session)
+    choices = CatalogChoices(
+        plan_ids=[plan.id for plan in plans if plan.available],
+        os_ids=[os.id for os in systems if os.available],
+        new_server_locations=[loc.code for loc in locations if loc.available],
+        all_locations=[loc.code for loc in locations],
+    )
+    return JSONResponse(live_document(request.app.openapi(), choices))
+
+
+def live_document(document: dict[str, Any], choices: CatalogChoices) -> dict[str, Any]:
+    """A copy of ``document`` whose catalog references are enums of ``choices``.
+
+    Copies only what it changes: the cached document stays as FastAPI built it.
+    """
+    schemas = dict(document["components"]["schemas"])
+    create = schemas["ServerCreate"]
+    properties = dict(create["properties"])
+    for name, values in (
+        ("plan_id", choices.plan_ids),
+        ("os_id", choices.os_ids),
+        ("location", choices.new_server_locations),
+    ):
+        properties[name] = {**properties[name], "enum": values}
+    schemas["ServerCreate"] = {**create, "properties": properties}
+    paths = dict(document["paths"])
+    listing = paths["/api/v1/servers/"]
+    operation = listing["get"]
+    parameters = [
+        _location_enum(parameter, choices.all_locations)
+        if parameter["name"] == "location"
+        else parameter
+        for parameter in operation["parameters"]
+    ]
+    paths["/api/v1/servers/"] = {**listing, "get": {**operation, "parameters": parameters}}
+    return {
+        **document,
+        "paths": paths,
+        "components": {**document["components"], "schemas": schemas},
+    }
+
+
+def _location_enum(parameter: dict[str, Any], codes: list[str]) -> dict[str, Any]:
+    """The list filter's ``location`` (``anyOf`` a code or null) limited to known codes."""
+    schema = parameter["schema"]
+    variants = [
+        {**variant, "enum": codes} if variant.get("type") == "string" else variant
+        for variant in schema["anyOf"]
+    ]
+    return {**parameter, "schema": {**schema, "anyOf": variants}}
 
 
 def install_openapi(app: FastAPI, *, rate_limited: bool) -> None:

@@ -23,6 +23,8 @@ MAX_ID = 2**31 - 1
 """Ids are 32-bit columns on every database: larger ones name nothing."""
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+PLAIN_TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""What the OpenAPI document says of every text field without a pattern of its own."""
 
 
 def refuse_control_characters(value: str) -> str:
@@ -35,7 +37,9 @@ class RequestBody(BaseModel):
     """A request body: unknown fields are an error, types are not coerced, and no text
     holds control characters (PostgreSQL refuses NUL; a line break forges log lines)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra=lambda schema: _document_plain_text(schema)
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -48,6 +52,15 @@ class RequestBody(BaseModel):
     @classmethod
     def _plain_text(cls, value: Any) -> Any:
         return refuse_control_characters(value) if isinstance(value, str) else value
+
+
+def _document_plain_text(schema: dict[str, Any]) -> None:
+    """Say in the document what ``_plain_text`` enforces, so that a client (or a fuzzer) that
+    keeps to the document is not refused."""
+    for field in schema.get("properties", {}).values():
+        for variant in [field, *field.get("anyOf", [])]:
+            if variant.get("type") == "string" and not {"pattern", "enum", "const"} & set(variant):
+                variant["pattern"] = PLAIN_TEXT_PATTERN
 
 
 class PatchBody(RequestBody):

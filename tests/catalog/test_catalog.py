@@ -90,8 +90,10 @@ async def test_duplicate_key_is_rejected(client, user):
         await client.post("/api/v1/ssh-keys/", json=body, headers=user.headers)
     ).status_code == 201
     again = await client.post("/api/v1/ssh-keys/", json=body, headers=user.headers)
-    assert again.status_code == 400
+    assert again.status_code == 409
+    assert again.json()["code"] == "conflict"
     assert "public_key" in again.json()["errors"]
+    assert (await client.get("/api/v1/ssh-keys/", headers=user.headers)).json()["count"] == 1
 
 
 async def test_create_with_unknown_references_names_each(client, user):
@@ -100,3 +102,33 @@ async def test_create_with_unknown_references_names_each(client, user):
     )
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"plan_id", "location"}
+
+
+async def test_an_ssh_key_id_written_as_a_float_is_still_checked_for_its_owner(
+    client, factory, user
+):
+    """JSON Schema's integer includes 1.0, and validation reads it as 1: the owner check must
+    read it the same way (it once skipped such an id, and the insert used another account's key
+    or failed its foreign key with a 500)."""
+    other = await factory.account(name="other")
+    theirs = await client.post(
+        "/api/v1/ssh-keys/", json={"name": "theirs", "public_key": ED25519}, headers=other.headers
+    )
+    key_id = theirs.json()["id"]
+    refused = await client.post(
+        "/api/v1/servers/", json={**SERVER, "ssh_key_id": float(key_id)}, headers=user.headers
+    )
+    assert refused.status_code == 400
+    assert set(refused.json()["errors"]) == {"ssh_key_id"}
+    servers = await client.get("/api/v1/servers/", headers=user.headers)
+    assert servers.json()["count"] == 0
+
+    mine = await client.post(
+        "/api/v1/ssh-keys/", json={"name": "mine", "public_key": ED25519}, headers=user.headers
+    )
+    created = await client.post(
+        "/api/v1/servers/",
+        json={**SERVER, "ssh_key_id": float(mine.json()["id"])},
+        headers=user.headers,
+    )
+    assert created.status_code == 201, created.text

@@ -20,6 +20,7 @@ from tests.e2e.processes import MakeInstallation
 pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
 ST = Path(sys.executable).parent / "st"
 TIME_LIMIT = 600.0
 
@@ -67,7 +68,14 @@ def test_schemathesis_finds_nothing(
             "--output-sanitize",
             "false",
         ],
-        env={**os.environ, "VPSORG_SCHEMATHESIS_AUTH": str(auth)},
+        env={
+            **os.environ,
+            "VPSORG_SCHEMATHESIS_AUTH": str(auth),
+            "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,

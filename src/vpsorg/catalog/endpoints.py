@@ -71,7 +71,7 @@ async def list_ssh_keys(account: CurrentAccount, session: DbSession) -> CatalogL
     "/ssh-keys/",
     status_code=status.HTTP_201_CREATED,
     response_model=SshKeyOut,
-    responses=error_responses(400, 401, 413, 415),
+    responses=error_responses(400, 401, 409, 413, 415),
 )
 async def create_ssh_key(
     body: SshKeyCreate, account: CurrentAccount, session: DbSession

@@ -38,6 +38,15 @@ async def get_ssh_key(session: AsyncSession, account_id: int, key_id: int) -> Ss
     )
 
 
+async def lock_ssh_key(session: AsyncSession, account_id: int, key_id: int) -> SshKey | None:
+    """The account's key, held (``FOR KEY SHARE``: a delete waits) until the transaction ends."""
+    return await session.scalar(
+        select(SshKey)
+        .where(SshKey.id == key_id, SshKey.account_id == account_id)
+        .with_for_update(read=True, key_share=True)
+    )
+
+
 async def list_ssh_keys(session: AsyncSession, account_id: int) -> Sequence[SshKey]:
     query = select(SshKey).where(SshKey.account_id == account_id).order_by(SshKey.id)
     return (await session.scalars(query)).all()

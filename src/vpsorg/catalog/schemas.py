@@ -50,7 +50,16 @@ class CatalogList(BaseModel, Generic[T]):
 
 
 class SshKeyCreate(RequestBody):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    # Something besides spaces, which are stripped: the pattern says so.
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        Field(
+            json_schema_extra={
+                "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+            }
+        ),
+    ]
     # The pattern documents the key's shape; parse_public_key is what decides.
     public_key: Annotated[
         str,

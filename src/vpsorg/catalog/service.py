@@ -12,7 +12,7 @@ from vpsorg.catalog import repository
 from vpsorg.catalog.models import OperatingSystem, SshKey
 from vpsorg.catalog.schemas import SshKeyCreate
 from vpsorg.catalog.sshkeys import parse_public_key
-from vpsorg.errors import InvalidParameters, NotFound
+from vpsorg.errors import Conflict, InvalidParameters, NotFound
 
 
 async def get_ssh_key(session: AsyncSession, account: Account, key_id: int) -> SshKey:
@@ -25,7 +25,7 @@ async def get_ssh_key(session: AsyncSession, account: Account, key_id: int) -> S
 async def create_ssh_key(session: AsyncSession, account: Account, data: SshKeyCreate) -> SshKey:
     public_key, fingerprint = parse_public_key(data.public_key)
     if await repository.find_ssh_key_by_fingerprint(session, account.id, fingerprint):
-        raise InvalidParameters.field("public_key", "This key is already on the account.")
+        raise Conflict.field("public_key", "This key is already on the account.")
     key = SshKey(
         account_id=account.id, name=data.name, public_key=public_key, fingerprint=fingerprint
     )

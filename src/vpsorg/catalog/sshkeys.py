@@ -49,7 +49,7 @@ def _key_pattern(key_type: str) -> str:
 
 
 PUBLIC_KEY_PATTERN = (
-    rf"^(?:{'|'.join(_key_pattern(t) for t in sorted(KEY_TYPES))})(?: [^\x00-\x1f\x7f]*)?$"
+    rf"^(?:{'|'.join(_key_pattern(t) for t in sorted(KEY_TYPES))})(?: [^\x00-\x1f\x7f-\x9f]*)?$"
 )
 """What ``parse_public_key`` accepts, as far as a regex can say: the OpenAPI document's pattern."""
 

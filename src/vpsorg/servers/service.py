@@ -14,7 +14,7 @@ from vpsorg.actions import queue
 from vpsorg.actions.models import Action, ActionCommand
 from vpsorg.billing import service as billing
 from vpsorg.catalog import repository as catalog
-from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
 from vpsorg.catalog.schemas import LOCATION_CODE
 from vpsorg.clock import utcnow
 from vpsorg.errors import (
@@ -92,15 +92,27 @@ class References:
     plan: Plan | None
     os: OperatingSystem | None
     location: Location | None
+    ssh_key: SshKey | None
     errors: dict[str, list[str]]
 
-    def require(self) -> tuple[Plan, OperatingSystem, Location]:
-        """The three references, or InvalidParameters naming every unknown one."""
+    def require(self, data: ServerCreate) -> tuple[Plan, OperatingSystem, Location]:
+        """The three references, or InvalidParameters naming every unknown one.
+
+        Each must be the one ``data`` names: what was looked up (with the SSH key's owner
+        checked) is what the server gets, however the body spelled its ids.
+        """
         if self.errors:
             names = ", ".join(f"'{name}'" for name in self.errors)
             raise InvalidParameters(f"Invalid parameters: {names}.", self.errors)
         assert self.plan is not None and self.os is not None and self.location is not None
+        looked_up = (self.plan.id, self.os.id, self.location.code, _id_of(self.ssh_key))
+        if looked_up != (data.plan_id, data.os_id, data.location, data.ssh_key_id):
+            raise InvalidParameters("The references changed while the request was read.")
         return self.plan, self.os, self.location
+
+
+def _id_of(key: SshKey | None) -> int | None:
+    return key.id if key is not None else None
 
 
 async def create_server(
@@ -115,8 +127,10 @@ async def create_server(
     the location's (placement on a host, addresses); both end with the transaction. A refused
     create writes nothing.
     """
-    plan, os, location = references.require()
+    plan, os, location = references.require(data)
     account = await lock_account(session, account.id)
+    if data.ssh_key_id is not None:
+        await _keep_ssh_key(session, account, data.ssh_key_id)
     now = utcnow()
     await billing.settle(session, account, now)
     await _check_may_create(session, account, plan, data.backups_enabled)
@@ -133,6 +147,16 @@ async def create_server(
     action = queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
     await session.flush()
     return server, action
+
+
+async def _keep_ssh_key(session: AsyncSession, account: Account, key_id: int) -> None:
+    """Hold the named key until the server row that points at it is committed.
+
+    It was looked up before any lock; a delete committed since then would otherwise make
+    the insert fail its foreign key (a 500) on PostgreSQL.
+    """
+    if await catalog.lock_ssh_key(session, account.id, key_id) is None:
+        raise InvalidParameters.field("ssh_key_id", f"Unknown SSH key {key_id}.")
 
 
 async def _check_may_create(
@@ -154,7 +178,7 @@ async def _check_may_create(
     billing.require_first_hour(account, plan, backups_enabled)
 
 
-NO_REFERENCES = References(plan=None, os=None, location=None, errors={})
+NO_REFERENCES = References(plan=None, os=None, location=None, ssh_key=None, errors={})
 """For a body that names nothing to look up (not JSON, not an object)."""
 
 
@@ -186,7 +210,7 @@ async def resolve_references(
         errors["location"] = [f"Unknown location '{code}'."]
     if key_id is not None and found.ssh_key is None:
         errors["ssh_key_id"] = [f"Unknown SSH key {key_id}."]
-    return References(plan, os, location, errors)
+    return References(plan, os, location, found.ssh_key, errors)
 
 
 def _location_code_or_none(value: object) -> str | None:
@@ -198,6 +222,9 @@ def _location_code_or_none(value: object) -> str | None:
 
 
 def _id_or_none(value: object) -> int | None:
+    """An id as validation reads it: JSON Schema's integer includes 1.0 (schemas.RequestBody)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return value if _is_id(value) else None
 
 
