@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shlex
 import subprocess
@@ -147,3 +148,69 @@ def test_serve_makes_no_account_unless_asked_for_a_demo_with_credits(
     assert "vps_" not in process.log(), "no token may reach the logs"
     listed = installation.run("accounts", "show", "1", check=False)
     assert listed.returncode == 1 and "not found" in listed.stderr
+
+
+def test_version(installation: Installation) -> None:
+    result = installation.run("--version")
+
+    assert re.fullmatch(r"vpsorg \d+\.\d+\.\d+\S*\n", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("accounts", "list"),
+        ("plans", "list"),
+        ("os", "list"),
+        ("accounts", "create", "x"),
+        ("tokens", "list", "1"),
+        ("hosts", "list"),
+        ("hosts", "audit"),
+    ],
+)
+def test_an_unmigrated_database_is_named_in_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    missing = tmp_path / "nowhere" / "vpsorg.db"
+    empty = tmp_path / "empty.db"
+    empty.touch()
+
+    results = [
+        Installation(f"sqlite:///{path}", tmp_path).run(*args, check=False)
+        for path in (missing, empty)
+    ]
+
+    for result in results:
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert result.stderr.count("\n") == 1 and "vpsorg db upgrade" in result.stderr
+    assert not missing.exists() and not (tmp_path / "vpsorg.db").exists()
+
+
+def test_list_and_show_print_json(installation: Installation) -> None:
+    user = installation.create_user("alice", credits=12.5)
+
+    accounts = json.loads(installation.run("accounts", "list", "--json").stdout)
+    shown = json.loads(installation.run("accounts", "show", str(user.account_id), "--json").stdout)
+    tokens = json.loads(installation.run("tokens", "list", str(user.account_id), "--json").stdout)
+    events = json.loads(installation.run("audit", "--json").stdout)
+    table = installation.run("accounts", "list").stdout.splitlines()
+
+    assert [(a["id"], a["name"], a["balance"], a["servers"]) for a in accounts] == [
+        (user.account_id, "alice", 12.5, 0)
+    ]
+    assert shown["balance"] == 12.5 and shown["ledger"][0]["kind"] == "topup"
+    assert [t["scope"] for t in tokens] == ["write"] and user.token[:8] in tokens[0]["prefix"]
+    assert {"id", "created_at", "actor", "path", "outcome"} <= set(events[0])
+    assert table[0].split()[:3] == ["ID", "NAME", "BALANCE"]
+    assert table[1].split()[:3] == [str(user.account_id), "alice", "12.5"]
+
+
+def test_unknown_ids_get_one_line_and_no_traceback(installation: Installation) -> None:
+    for args in (
+        ("accounts", "show", "999"),
+        ("tokens", "list", "999"),
+        ("accounts", "suspend", "999", "--reason", "x"),
+        ("os", "remove", "999"),
+    ):
+        result = installation.run(*args, check=False)
+        assert result.returncode == 1, args
+        assert result.stderr.count("\n") == 1 and "999" in result.stderr, (args, result.stderr)

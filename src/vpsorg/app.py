@@ -16,6 +16,7 @@ from vpsorg.api import BEARER, operation_id, strict_query
 from vpsorg.audit.endpoints import router as audit_router
 from vpsorg.audit.middleware import AuditTrail
 from vpsorg.auth.endpoints import router as tokens_router
+from vpsorg.backups.endpoints import router as backups_router
 from vpsorg.catalog.endpoints import router as catalog_router
 from vpsorg.config import Settings, get_settings
 from vpsorg.docs import install_docs
@@ -23,6 +24,8 @@ from vpsorg.errors import install_error_handlers
 from vpsorg.idempotency.middleware import Idempotency
 from vpsorg.logs import redact_access_log
 from vpsorg.middleware import HeadAsGet, RequestGuard
+from vpsorg.observability.endpoints import router as observability_router
+from vpsorg.observability.middleware import ObserveRequests
 from vpsorg.openapi import install_openapi
 from vpsorg.openapi import router as openapi_router
 from vpsorg.ratelimit import Limiter, RateLimit
@@ -76,12 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(servers_router)
+    app.include_router(backups_router)
     app.include_router(actions_router)
     app.include_router(account_router)
     app.include_router(audit_router)
     app.include_router(catalog_router)
     app.include_router(tokens_router)
     app.include_router(openapi_router)
+    app.include_router(observability_router)
     # Innermost: sees screened bodies, never a 429; holds responses until their commit.
     app.add_middleware(Idempotency)
     # Sees each write's final response (a replay too) and records it; inside RateLimit, so a
@@ -105,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Idempotent-Replayed", *RATE_LIMIT_HEADERS],
             max_age=600,
         )
+    # Outermost: counts and logs every request, CORS preflights and RequestGuard's 4xx too.
+    app.add_middleware(ObserveRequests, routes=app.router.routes)
     install_openapi(app, rate_limited=limiter is not None)
     install_docs(app)
     return app

@@ -47,8 +47,13 @@ class Settings(BaseSettings):
     image_dir: Path = Path("/var/lib/vpsorg/base-images")  # where `vpsorg os add URL` downloads
     libvirt_pool: str = "vpsorg"
     libvirt_pool_path: Path = Path("/var/lib/vpsorg/images")
-    libvirt_network: str = "default"  # a libvirt network name; "" for no network interface
+    # Unset: each location's network (`vpsorg locations`). Set: this existing libvirt network
+    # for every guest, whatever its location; "": no NIC at all (tests that need no network).
+    libvirt_network: str | None = None
     libvirt_domain_type: Literal["auto", "kvm", "qemu"] = "auto"
+    # Where backups and snapshots are kept on each host: a dir pool made on first use.
+    libvirt_backup_pool: str = "vpsorg-backups"
+    libvirt_backup_pool_path: Path = Path("/var/lib/vpsorg/backups")
     stop_timeout: float = Field(default=60.0, gt=0)  # graceful shutdown, then forced off
     reconcile_interval: float = Field(default=30.0, gt=0)
 
@@ -60,6 +65,13 @@ class Settings(BaseSettings):
     action_retry_base_seconds: float = Field(default=2.0, gt=0)
     usage_interval: float = Field(default=30.0, gt=0)
     metering_interval: float = Field(default=60.0, gt=0)
+    # Automatic backups (backups/scheduler.py): one per interval (seconds) per server with
+    # backups enabled, the latest `backup_retention` kept; after backups are turned off the
+    # automatic ones go `backup_retention` days later. Snapshots cost this per GB-hour.
+    backup_interval: float = Field(default=86_400.0, ge=60)
+    backup_retention: int = Field(default=7, ge=1, le=1000)
+    backup_schedule_interval: float = Field(default=60.0, gt=0)  # how often it looks
+    snapshot_price_gb_hour: float = Field(default=0.00002, ge=0)
 
     # How long a request with an Idempotency-Key may run before a retry may take the key over
     # (its first attempt died): longer than any request takes, short enough to retry soon.
@@ -73,6 +85,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = ["*"]
     demo_credits: float = Field(default=100.0, ge=0)
     log_level: str = "info"
+    # auto: text on a terminal, one JSON object per line otherwise (vpsorg.logs).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # When set, GET /metrics wants "Authorization: Bearer <this>" (vpsorg.observability).
+    metrics_token: str | None = None
 
     # Rate limits (vpsorg/ratelimit): `limits` strings, comma-separated; "" turns them off.
     # Per token; per client address too, with address_rate_limits when set (None: the same).

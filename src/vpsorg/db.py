@@ -30,6 +30,26 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class MissingExtra(RuntimeError):
+    """The database URL needs a driver that is not installed (an optional extra)."""
+
+
+POSTGRES_MODULES = {"psycopg": "psycopg", "asyncpg": "asyncpg"}
+
+
+def require_driver_for(url: str) -> None:
+    """Raise MissingExtra, naming the ``[postgres]`` extra, when PostgreSQL's driver is missing."""
+    from importlib.util import find_spec
+
+    scheme = async_database_url(url).partition("://")[0]
+    module = scheme.partition("+")[2]
+    if scheme.startswith("postgresql") and module in POSTGRES_MODULES and not find_spec(module):
+        raise MissingExtra(
+            f"a postgresql:// database needs the {POSTGRES_MODULES[module]} driver: install the "
+            "[postgres] extra (pip install -e '.[postgres]' in a checkout)"
+        )
+
+
 READ_ONLY = "vpsorg_read_only"
 """Execution option of read-only sessions (``session_factory(engine, read_only=True)``)."""
 
@@ -44,6 +64,7 @@ def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) 
     writer instead of queueing for its lock.
     Migrations turn foreign keys off: SQLite alters tables by copying them.
     """
+    require_driver_for(url)
     url = async_database_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vpsorg import logs
 from vpsorg.accounts.models import Account
 from vpsorg.auth.tokens import Credential, find_credential
 from vpsorg.errors import InsufficientScope, NotAuthenticated
@@ -91,6 +92,7 @@ async def authenticate(request: Request, session: AsyncSession) -> Credential:
     if credential is None:
         raise NotAuthenticated("Invalid, expired or revoked API token.")
     request.app.state.runtime.note_token_use(credential.token)
+    logs.note_account(credential.account.id)
     return credential
 
 

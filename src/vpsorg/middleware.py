@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vpsorg import logs
 from vpsorg.errors import ApiError, InvalidHost, InvalidJson, PayloadTooLarge, UnsupportedMediaType
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class RequestGuard:
         incoming = headers.get("x-request-id", "")
         request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        logs.note_request_id(request_id)
         extra_headers = [(b"x-request-id", request_id.encode()), *SAFETY_HEADERS]
         if "authorization" in headers:  # an account's data: no cache may keep a copy
             extra_headers.append((b"cache-control", b"no-store"))

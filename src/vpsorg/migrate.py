@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,3 +26,9 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def revision(database_url: str, message: str) -> None:
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
+
+
+@lru_cache
+def head_revisions() -> frozenset[str]:
+    """The revisions a database fully migrated by this version of vpsorg is at."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())

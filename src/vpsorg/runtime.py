@@ -34,13 +34,20 @@ class Runtime:
         """For transactions that only read: they never wait for SQLite's write lock."""
         self.driver: Driver = create_driver(settings)
         self.worker: Worker | None = None
+        self.driver_problem: str | None = "not probed yet"
+        """Why the driver's last probe failed; None once it succeeded (see /readyz)."""
         self.notifier = ActionNotifier()
         self._token_uses: dict[int, datetime] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     async def probe_driver(self) -> str:
         """Probe the driver once; a broken driver is reported here, not at the first action."""
-        description = await self.driver.probe()
+        try:
+            description = await self.driver.probe()
+        except Exception as exc:
+            self.driver_problem = f"probe failed: {exc or type(exc).__name__}"
+            raise
+        self.driver_problem = None
         log.info("driver %s ready: %s", self.driver.name, description)
         return description
 

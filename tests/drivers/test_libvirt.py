@@ -33,7 +33,7 @@ TEST_URI = "test:///default"
 TEST_POOL = "vpsorg-test"
 
 
-def make_test_driver(pool_path: Path, network: str = "default") -> Driver:
+def make_test_driver(pool_path: Path, network: str | None = "default") -> Driver:
     """A LibvirtDriver on libvirt's in-memory test hypervisor (no QEMU involved)."""
     require_libvirt_binding()
     from vpsorg.drivers.libvirt import LibvirtDriver
@@ -422,5 +422,5 @@ def test_registry_names_the_fix_when_the_binding_is_missing(monkeypatch):
         monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(DriverUnavailable) as failure:
         create_driver(Settings(driver="libvirt"))
-    assert "pip install 'vpsorg[libvirt]'" in str(failure.value)
+    assert "pip install -e '.[libvirt]'" in str(failure.value)
     assert "libvirt-dev pkg-config" in str(failure.value)

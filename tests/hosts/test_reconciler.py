@@ -122,3 +122,22 @@ async def test_servers_of_a_disabled_host_are_left_alone(app, factory, user):
 
     assert await reconciler(app).run() == []
     assert await status(factory, user, server["id"]) == "active"
+
+
+async def test_machines_of_other_hosts_are_not_strangers(app, factory, user):
+    # The simulator lists every machine on every host; each belongs to the host it is on.
+    async with transaction(app.state.runtime.sessions) as session:
+        for name in ("sim-a", "sim-b"):
+            await hosts.add_host(
+                session, name, "us-west", f"sim://{name}", HostCapacity(8, 65536, 1000)
+            )
+    first = await factory.server(user, **{**SERVER, "name": "one"})
+    second = await factory.server(user, **{**SERVER, "name": "two"})
+
+    findings = await reconciler(app).run(correct=False)
+    app.state.runtime.driver.guest_power_off(f"vps-{second['id']}")
+    [stopped] = await reconciler(app).run(correct=False)
+
+    assert findings == []
+    assert (stopped.server_id, stopped.actual) == (second["id"], MachineState.STOPPED)
+    assert first["id"] != second["id"]

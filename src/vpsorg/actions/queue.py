@@ -20,21 +20,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from vpsorg.actions.models import Action, ActionCommand, ActionStatus
 from vpsorg.actions.notifier import CHANNEL
 from vpsorg.clock import utcnow
+from vpsorg.observability import metrics
 
 UNFINISHED = (ActionStatus.PENDING, ActionStatus.RUNNING)
 
 
 def enqueue(
-    session: AsyncSession, server_id: int, account_id: int, command: ActionCommand
+    session: AsyncSession,
+    server_id: int,
+    account_id: int,
+    command: ActionCommand,
+    *,
+    backup_id: int | None = None,
 ) -> Action:
-    action = Action(server_id=server_id, account_id=account_id, command=command)
+    action = Action(
+        server_id=server_id, account_id=account_id, command=command, backup_id=backup_id
+    )
     session.add(action)
     session.info["actions_enqueued"] = True
     return action
@@ -67,6 +75,13 @@ async def any_runnable(session: AsyncSession) -> bool:
     return await session.scalar(query) is not None
 
 
+async def runnable_backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many actions a claim could take now, and when the oldest of them was created."""
+    query = select(func.count(), func.min(Action.created_at)).where(*_runnable(utcnow()))
+    count, oldest = (await session.execute(query)).one()
+    return int(count), oldest
+
+
 async def claim(session: AsyncSession, worker_id: str, lease_seconds: float) -> Action | None:
     """Claim the oldest runnable action, or return None. Call inside a transaction."""
     candidate = (
@@ -84,6 +99,8 @@ async def claim(session: AsyncSession, worker_id: str, lease_seconds: float) -> 
     # The query may have waited for the database's write lock (SQLite): time the claim now,
     # so started_at is never before the finish of the action it waited for.
     now = utcnow()
+    if action.status == ActionStatus.RUNNING:  # its lease ran out: its worker died or stalled
+        metrics.LEASE_EXPIRIES.inc()
     action.status = ActionStatus.RUNNING
     action.claimed_by = worker_id
     action.lease_until = now + timedelta(seconds=lease_seconds)

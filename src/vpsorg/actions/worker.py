@@ -10,21 +10,25 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
+from vpsorg import logs
 from vpsorg.actions import queue
 from vpsorg.actions.identity import is_dead_worker, new_worker_id
+from vpsorg.backups import scheduler as backup_scheduler
 from vpsorg.billing import metering
 from vpsorg.clock import utcnow
 from vpsorg.db import transaction
-from vpsorg.drivers.base import DriverError, RetriableDriverError, Usage
+from vpsorg.drivers.base import DriverError, RetriableDriverError
 from vpsorg.hosts.models import Host
 from vpsorg.hosts.reconciler import Reconciler
 from vpsorg.idempotency import service as idempotency
+from vpsorg.observability import metrics
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server, ServerStatus, machine_name
 
@@ -48,6 +52,8 @@ class Worker:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.last_beat = time.monotonic()
+        """When a claim loop last polled or a running action's lease was renewed (/readyz)."""
         self.reconciler = Reconciler(runtime.sessions, runtime.driver)
 
     # -- running -----------------------------------------------------------------------
@@ -60,6 +66,7 @@ class Worker:
         return [
             ("usage-sampler", self.settings.usage_interval, self.sample_usage),
             ("metering", self.settings.metering_interval, self.charge_due_hours),
+            ("backups", self.settings.backup_schedule_interval, self.schedule_backups),
             ("reconciler", self.settings.reconcile_interval, self.reconciler.run),
             ("idempotency-purge", IDEMPOTENCY_PURGE_INTERVAL, self.purge_idempotency_keys),
             ("dead-workers", DEAD_WORKER_INTERVAL, self.take_back_from_dead_workers),
@@ -95,6 +102,12 @@ class Worker:
             self.wake()  # suspensions may have queued actions
         return charged
 
+    async def schedule_backups(self) -> int:
+        queued = await backup_scheduler.run(self.runtime.sessions, self.settings)
+        if queued:
+            self.wake()
+        return queued
+
     def start(self) -> None:
         """Start the claim loops and the periodic jobs as tasks of the running loop."""
         log.info("worker %s starting with concurrency %d", self.id, self.concurrency)
@@ -107,6 +120,11 @@ class Worker:
 
     def wake(self) -> None:
         self.wakeup.set()
+
+    @property
+    def running(self) -> bool:
+        """Started, not stopping, and every task still alive (none crashed)."""
+        return bool(self._tasks) and not self._stopping and not any(t.done() for t in self._tasks)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let running actions finish for ``grace`` seconds, then release them."""
@@ -124,6 +142,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         worked = False
         while not self._stopping:
+            self.last_beat = time.monotonic()
             try:
                 # An idle loop polls: it looks before it claims. A busy one claims at once.
                 worked = await self.run_once(look_first=not worked)
@@ -149,24 +168,38 @@ class Worker:
             if action is None:
                 return False
             job = await lifecycle.prepare(session, action)
-        if action.attempts > self.settings.action_max_attempts:
-            gave_up = f"Gave up after {action.attempts - 1} attempts."
-            await self._finish(job, None, ("too_many_attempts", gave_up))
-            return True
-        await self._execute(job, attempts=action.attempts)
+        host = metrics.host_label(job.host_uri)
+        context = logs.ActionContext(
+            job.action_id, job.server_id, job.command, action.attempts, host
+        )
+        with logs.action_context(context):
+            await self._run(job, action.attempts)
         return True
+
+    async def _run(self, job: lifecycle.Job, attempts: int) -> None:
+        started = time.perf_counter()
+        if attempts > self.settings.action_max_attempts:
+            gave_up = f"Gave up after {attempts - 1} attempts."
+            outcome = await self._finish(job, None, ("too_many_attempts", gave_up))
+        else:
+            outcome = await self._execute(job, attempts)
+        metrics.action_finished(job.command, outcome, time.perf_counter() - started)
 
     async def _anything_to_claim(self) -> bool:
         async with transaction(self.runtime.read_sessions) as session:
             return await queue.any_runnable(session)
 
-    async def _execute(self, job: lifecycle.Job, attempts: int) -> None:
+    async def _execute(self, job: lifecycle.Job, attempts: int) -> str:
+        """Run the job; returns the outcome (see ``_finish``, and ``retry``)."""
         log.info("action %d: %s %s (attempt %d)", job.action_id, job.command, job.machine, attempts)
         renewer = asyncio.create_task(self._renew_lease(job.action_id))
-        usage = None
+        usage: lifecycle.Outcome = None
         error: tuple[str, str] | None = None
         try:
-            usage = await lifecycle.perform(self.runtime.driver, job, self.settings.stop_timeout)
+            with metrics.driver_call(job.command, job.host_uri):
+                usage = await lifecycle.perform(
+                    self.runtime.driver, job, self.settings.stop_timeout
+                )
         except asyncio.CancelledError:
             await self._release(job, delay=0.0, count_attempt=False)
             raise
@@ -177,18 +210,21 @@ class Worker:
                 "action %d: retriable failure (%s); retry in %.1fs", job.action_id, exc, delay
             )
             await self._release(job, delay=delay)
-            return
+            return "retry"
         except Exception as exc:
             log.warning("action %d: failed: %s", job.action_id, exc)
             error = (exc.code if isinstance(exc, DriverError) else "internal_error", str(exc))
         finally:
             renewer.cancel()
-        await self._finish(job, usage, error)
+        return await self._finish(job, usage, error)
 
     async def _finish(
-        self, job: lifecycle.Job, usage: Usage | None, error: tuple[str, str] | None
-    ) -> None:
-        """Record the outcome, unless another worker has taken the action over meanwhile."""
+        self, job: lifecycle.Job, usage: lifecycle.Outcome, error: tuple[str, str] | None
+    ) -> str:
+        """Record the outcome, unless another worker has taken the action over meanwhile.
+
+        Returns ``success``, ``error``, or ``lease_lost`` (the other worker records it).
+        """
         code, message = error or (None, None)
         async with transaction(self.runtime.sessions) as session:
             held = await queue.finish(
@@ -200,10 +236,11 @@ class Worker:
                 await lifecycle.succeeded(session, job, usage)
         if not held:
             log.warning("action %d: lease lost; outcome left to its new owner", job.action_id)
-            return
+            return "lease_lost"
         self.runtime.notifier.notify(job.action_id)
         log.info("action %d: %s %s %s", job.action_id, job.command, job.machine,
                  f"failed: {message}" if error else "done")  # fmt: skip
+        return "error" if error else "success"
 
     async def _release(self, job: lifecycle.Job, delay: float, count_attempt: bool = True) -> None:
         async with transaction(self.runtime.sessions) as session:
@@ -215,6 +252,7 @@ class Worker:
         lease = self.settings.action_lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
+            self.last_beat = time.monotonic()
             try:
                 async with transaction(self.runtime.sessions) as session:
                     if not await queue.renew(session, action_id, self.id, lease):
@@ -253,7 +291,8 @@ class Worker:
             targets = [(row.id, row.uri) for row in rows]
         sampled = 0
         for server_id, host_uri in targets:
-            usage = await self.runtime.driver.usage(machine_name(server_id), host_uri=host_uri)
+            with metrics.driver_call("usage", host_uri):
+                usage = await self.runtime.driver.usage(machine_name(server_id), host_uri=host_uri)
             if usage is None:
                 continue
             async with transaction(self.runtime.sessions) as session:

@@ -17,6 +17,7 @@ from vpsorg.accounts.service import lock_account
 from vpsorg.billing import repository, service
 from vpsorg.clock import utcnow
 from vpsorg.db import transaction
+from vpsorg.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,4 +34,6 @@ async def charge_due_hours(sessions: async_sessionmaker[AsyncSession], batch: in
             charged += await service.settle(session, account, now)
     async with transaction(sessions) as session:
         await service.sweep_suspended_accounts(session)
+    metrics.METERING_RUNS.inc()
+    metrics.HOURS_CHARGED.inc(charged)
     return charged

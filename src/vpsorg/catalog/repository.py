@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, false, literal, select
+from sqlalchemy import ColumnElement, false, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
+from vpsorg.catalog.models import OperatingSystem, Plan, SshKey
+from vpsorg.locations.models import Location
+from vpsorg.servers.models import Server
 
 
 class Found(NamedTuple):
@@ -26,6 +28,27 @@ async def list_plans(session: AsyncSession) -> Sequence[Plan]:
 
 async def list_operating_systems(session: AsyncSession) -> Sequence[OperatingSystem]:
     return (await session.scalars(select(OperatingSystem).order_by(OperatingSystem.id))).all()
+
+
+async def lock_plan(session: AsyncSession, plan_id: int) -> Plan | None:
+    return await session.scalar(select(Plan).where(Plan.id == plan_id).with_for_update())
+
+
+async def lock_operating_system(session: AsyncSession, os_id: int) -> OperatingSystem | None:
+    query = select(OperatingSystem).where(OperatingSystem.id == os_id).with_for_update()
+    return await session.scalar(query)
+
+
+async def servers_on_plan(session: AsyncSession, plan_id: int) -> int:
+    """How many servers, deleted ones included (their history names the plan), use it."""
+    query = select(func.count()).select_from(Server).where(Server.plan_id == plan_id)
+    return int(await session.scalar(query) or 0)
+
+
+async def servers_on_operating_system(session: AsyncSession, os_id: int) -> int:
+    """How many servers, deleted ones included (their row refers to it), use the OS."""
+    query = select(func.count()).select_from(Server).where(Server.os_id == os_id)
+    return int(await session.scalar(query) or 0)
 
 
 async def list_locations(session: AsyncSession) -> Sequence[Location]:

@@ -10,7 +10,14 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.audit import service as audit
-from vpsorg.cli.common import in_transaction, or_exit, settings, with_driver
+from vpsorg.cli.common import (
+    in_transaction,
+    or_exit,
+    print_records,
+    require_migrated_database,
+    settings,
+    with_driver,
+)
 from vpsorg.db import create_engine, session_factory
 from vpsorg.drivers.base import Driver, HostCapacity
 
@@ -38,6 +45,12 @@ def hosts_add(
     capacity = HostCapacity(vcpus or 0, memory_mb or 0, disk_gb or 0)
     if None in (vcpus, memory_mb, disk_gb):
         read = with_driver(lambda driver: driver.capacity(host_uri=uri))
+        if settings().driver == "simulator":
+            typer.echo(
+                "note: the simulator driver reports a simulated capacity, not this host's; "
+                "give --vcpus, --memory-mb and --disk-gb for real numbers",
+                err=True,
+            )
         capacity = HostCapacity(
             vcpus or read.vcpus, memory_mb or read.memory_mb, disk_gb or read.disk_gb
         )
@@ -61,27 +74,40 @@ def hosts_add(
 @app.command("list")
 def hosts_list(
     location: Annotated[str | None, typer.Option(help="Only this location.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Every field, as JSON.")] = False,
 ) -> None:
     """Hosts with their state and what their servers take (used/capacity after overcommit)."""
     from vpsorg.hosts import repository
 
-    async def work(session: AsyncSession) -> list[str]:
+    async def work(session: AsyncSession) -> list[dict[str, object]]:
         found = await repository.hosts_with_allocations(session, location)
-        lines = [
-            f"{'ID':>4}  {'NAME':<16} {'LOCATION':<10} {'STATE':<9} {'SERVERS':>7}  "
-            f"{'VCPUS':>11}  {'MEMORY MB':>15}  {'DISK GB':>13}  URI"
+        return [
+            {
+                "id": h.id,
+                "name": h.name,
+                "location": h.location_code,
+                "state": "disabled" if not h.enabled else "draining" if h.draining else "enabled",
+                "servers": u.servers,
+                "vcpus": _used(u.vcpus, h.vcpus * h.cpu_overcommit),
+                "memory_mb": _used(u.memory_mb, h.memory_mb * h.memory_overcommit),
+                "disk_gb": _used(u.disk_gb, h.disk_gb * h.disk_overcommit),
+                "uri": h.uri,
+            }
+            for h, u in found
         ]
-        for h, u in found:
-            state = "disabled" if not h.enabled else "draining" if h.draining else "enabled"
-            lines.append(
-                f"{h.id:>4}  {h.name:<16} {h.location_code:<10} {state:<9} {u.servers:>7}  "
-                f"{_used(u.vcpus, h.vcpus * h.cpu_overcommit):>11}  "
-                f"{_used(u.memory_mb, h.memory_mb * h.memory_overcommit):>15}  "
-                f"{_used(u.disk_gb, h.disk_gb * h.disk_overcommit):>13}  {h.uri}"
-            )
-        return lines
 
-    typer.echo("\n".join(in_transaction(work)))
+    columns = {
+        "id": "ID",
+        "name": "NAME",
+        "location": "LOCATION",
+        "state": "STATE",
+        "servers": "SERVERS",
+        "vcpus": "VCPUS",
+        "memory_mb": "MEMORY MB",
+        "disk_gb": "DISK GB",
+        "uri": "URI",
+    }
+    print_records(in_transaction(work), columns, as_json=as_json)
 
 
 def _used(used: int, capacity: float) -> str:
@@ -132,6 +158,7 @@ def hosts_audit(
     from vpsorg.hosts.reconciler import Reconciler
 
     configured = settings()
+    require_migrated_database(configured)
 
     async def work(driver: Driver) -> list[str]:
         engine = create_engine(configured.database_url)

@@ -37,6 +37,7 @@ def serve(
     from vpsorg.app import create_app
 
     settings = common.settings()
+    common.require_driver_extras(settings)
     configure_logging(settings)
     migrate.upgrade(settings.database_url)
     if demo and settings.demo_credits > 0:
@@ -51,6 +52,10 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level,
+        # uvicorn's loggers go through vpsorg.logs' formatter; vpsorg.access writes the one
+        # access line per request (with route, account, status, duration), so uvicorn's is off.
+        log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=15,
         # The proxies whose X-Forwarded-For/-Proto uvicorn believes are the ones vpsorg trusts
         # (its own default would trust 127.0.0.1 whatever VPSORG_TRUSTED_PROXIES says).
@@ -89,6 +94,7 @@ def run_worker(
     from vpsorg.runtime import Runtime
 
     settings = common.settings()
+    common.require_driver_extras(settings)
     configure_logging(settings)
 
     async def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,7 @@ from vpsorg.accounts.models import Account
 from vpsorg.audit import service as audit
 from vpsorg.auth.models import TokenScope
 from vpsorg.auth.tokens import create_token, list_tokens, revoke_token, revoke_token_id
-from vpsorg.cli.common import in_transaction
+from vpsorg.cli.common import JsonOption, fail, in_transaction, print_records
 from vpsorg.clock import isoformat, utcnow
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -62,21 +62,38 @@ def _duration(text: str) -> timedelta:
     return timedelta(**{unit[match[2]]: int(match[1])})
 
 
+TOKEN_COLUMNS = {
+    "id": "ID",
+    "scope": "SCOPE",
+    "prefix": "PREFIX",
+    "expires_at": "EXPIRES",
+    "last_used_at": "LAST USED",
+    "name": "NAME",
+}
+
+
 @app.command("list")
-def tokens_list(account_id: int) -> None:
+def tokens_list(account_id: int, as_json: JsonOption = False) -> None:
     """The account's live tokens (never the tokens themselves)."""
 
-    async def work(session: AsyncSession) -> str:
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        if await session.get(Account, account_id) is None:
+            fail(f"account {account_id} not found")
         _total, rows = await list_tokens(session, account_id)
-        lines = [f"{'ID':>6}  {'SCOPE':<6} {'PREFIX':<11} {'EXPIRES':<21} {'LAST USED':<21} NAME"]
-        lines += [
-            f"{t.id:>6}  {t.scope:<6} {t.prefix:<11} {isoformat(t.expires_at) or '-':<21} "
-            f"{isoformat(t.last_used_at) or '-':<21} {t.name}"
+        return [
+            {
+                "id": t.id,
+                "scope": str(t.scope),
+                "prefix": t.prefix,
+                "expires_at": isoformat(t.expires_at),
+                "last_used_at": isoformat(t.last_used_at),
+                "name": t.name,
+                "created_at": isoformat(t.created_at),
+            }
             for t in rows
         ]
-        return "\n".join(lines)
 
-    typer.echo(in_transaction(work))
+    print_records(in_transaction(work), TOKEN_COLUMNS, as_json=as_json)
 
 
 @app.command("revoke")

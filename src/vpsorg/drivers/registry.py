@@ -26,7 +26,7 @@ def _libvirt(settings: Settings) -> Driver:
             raise
         raise DriverUnavailable(
             "the libvirt driver needs the libvirt-python binding: "
-            "pip install 'vpsorg[libvirt]' (building it needs, on Debian, "
+            "pip install -e '.[libvirt]' in a checkout (building it needs, on Debian, "
             "apt-get install libvirt-dev pkg-config)"
         ) from exc
     return LibvirtDriver(
@@ -35,6 +35,8 @@ def _libvirt(settings: Settings) -> Driver:
         pool_path=settings.libvirt_pool_path,
         network=settings.libvirt_network,
         domain_type=settings.libvirt_domain_type,
+        backup_pool=settings.libvirt_backup_pool,
+        backup_pool_path=settings.libvirt_backup_pool_path,
     )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vpsorg.db import transaction
 from vpsorg.drivers.base import Driver, DriverError, MachineState
 from vpsorg.hosts.models import Host
+from vpsorg.observability import metrics
 from vpsorg.servers import repository as servers
 from vpsorg.servers.models import Server, ServerStatus, machine_name
 
@@ -80,14 +81,20 @@ class Reconciler:
     async def run(self, *, correct: bool = True) -> list[Finding]:
         """Compare every host with the database; correct statuses unless ``correct`` is off."""
         hosts, known = await self._snapshot()
+        # A driver may list one host's machines on another (the simulator keeps them all in
+        # one place): a machine a server owns on another host is that host's, not a stranger.
+        owned = {name for machines in known.values() for name in machines}
         findings: list[Finding] = []
         for label, uri in hosts:
             try:
-                machines = await self.driver.machines(host_uri=uri)
+                with metrics.driver_call("machines", uri):
+                    machines = await self.driver.machines(host_uri=uri)
             except DriverError as exc:
                 log.warning("reconciler: cannot list machines on %s: %s", label, exc)
                 continue
-            findings += await self._compare(label, machines, known.get(label, {}), correct)
+            here = known.get(label, {})
+            machines = {n: s for n, s in machines.items() if n in here or n not in owned}
+            findings += await self._compare(label, machines, here, correct)
         return findings
 
     async def _snapshot(self) -> tuple[list[tuple[str, str | None]], dict[str, dict[str, _Known]]]:
@@ -126,6 +133,7 @@ class Reconciler:
             finding = Finding(label, name, server.server_id, server.status, actual,
                               corrected_to=target if written else None)  # fmt: skip
             if written:
+                metrics.RECONCILER_CORRECTIONS.labels(server.status, target).inc()
                 log.warning("reconciler: %s", finding.describe())
             findings.append(finding)
         return findings

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.clock import utcnow
@@ -48,22 +48,14 @@ async def count_live(session: AsyncSession, account_id: int) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def addresses_in_use(session: AsyncSession, location: str) -> tuple[set[str], set[str]]:
-    """The IPv4 and the IPv6 addresses held in a location (one query for both families)."""
-    rows = await session.execute(
-        select(Server.ipv4_address, Server.ipv6_address).where(
-            Server.location_code == location,
-            or_(Server.ipv4_address.is_not(None), Server.ipv6_address.is_not(None)),
+async def addresses_of(session: AsyncSession, server_id: int) -> list[str]:
+    """The addresses a server holds, as the database has them now."""
+    row = (
+        await session.execute(
+            select(Server.ipv4_address, Server.ipv6_address).where(Server.id == server_id)
         )
-    )
-    ipv4: set[str] = set()
-    ipv6: set[str] = set()
-    for v4, v6 in rows:
-        if v4 is not None:
-            ipv4.add(v4)
-        if v6 is not None:
-            ipv6.add(v6)
-    return ipv4, ipv6
+    ).first()
+    return [] if row is None else [address for address in row if address is not None]
 
 
 async def transition(
@@ -92,3 +84,13 @@ async def transition(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_by_status_and_location(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Servers (deleted ones too) by (status, location code)."""
+    query = select(Server.status, Server.location_code, func.count()).group_by(
+        Server.status, Server.location_code
+    )
+    return {
+        (status, location): int(count) for status, location, count in await session.execute(query)
+    }

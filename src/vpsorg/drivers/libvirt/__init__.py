@@ -1,4 +1,4 @@
-"""The libvirt driver (``VPSORG_DRIVER=libvirt``); needs ``pip install 'vpsorg[libvirt]'``.
+"""The libvirt driver (``VPSORG_DRIVER=libvirt``); needs ``pip install -e '.[libvirt]'``.
 
 ``LibvirtDriver`` is imported on first use, so the XML and seed builders (``domain``,
 ``seed``) work, and are tested, without the libvirt binding.

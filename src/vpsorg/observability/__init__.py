@@ -1,0 +1,1 @@
+"""Health, readiness and metrics: what load balancers, orchestrators and Prometheus ask."""
