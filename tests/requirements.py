@@ -56,5 +56,5 @@ def libvirt_driver(installation: Installation) -> Any:
     env = installation.env
     return LibvirtDriver(
         env["VPSORG_LIBVIRT_URI"], pool=env["VPSORG_LIBVIRT_POOL"],
-        pool_path=env["VPSORG_LIBVIRT_POOL_PATH"], network=env["VPSORG_LIBVIRT_NETWORK"],
+        pool_path=env["VPSORG_LIBVIRT_POOL_PATH"], network=env.get("VPSORG_LIBVIRT_NETWORK"),
     )  # fmt: skip

@@ -166,3 +166,41 @@ async def test_simulator_reboot_refused_may_be_tried_again_with_its_id(tmp_path)
         await sim.reboot(SPEC.name, operation_id="action-8")
     await sim.reboot(SPEC.name, operation_id="action-8")
     assert [e["op"] for e in sim.journal()] == ["create", "reboot"]
+
+
+BACKUP = "vps-contract-backup-1"
+
+
+async def test_backup_restore_and_delete_backup_are_repeatable(driver):
+    await driver.create(SPEC)
+    try:
+        info = await driver.backup(SPEC.name, BACKUP)
+        assert await driver.state(SPEC.name) == MachineState.RUNNING  # taken without a stop
+        assert await driver.backup(SPEC.name, BACKUP) == info  # a repeat returns the same
+        with pytest.raises(PermanentDriverError) as running:
+            await driver.restore(SPEC.name, BACKUP)
+        assert running.value.code == "not_stopped"
+        await driver.stop(SPEC.name, timeout=5)
+        await driver.restore(SPEC.name, BACKUP)
+        await driver.restore(SPEC.name, BACKUP)
+        await driver.start(SPEC.name)
+        assert await driver.state(SPEC.name) == MachineState.RUNNING
+        await driver.stop(SPEC.name, timeout=5)
+        with pytest.raises(PermanentDriverError) as missing:
+            await driver.restore(SPEC.name, "vps-contract-no-such-backup")
+        assert missing.value.code == "backup_missing"
+    finally:
+        await driver.delete_backup(BACKUP)
+    await driver.delete_backup(BACKUP)  # a missing one: nothing to do
+    with pytest.raises(PermanentDriverError):
+        await driver.restore(SPEC.name, BACKUP)
+
+
+async def test_a_backup_outlives_its_machine_until_deleted(driver):
+    await driver.create(SPEC)
+    await driver.backup(SPEC.name, BACKUP)
+    await driver.delete(SPEC.name)
+    await driver.create(SPEC)
+    await driver.stop(SPEC.name, timeout=5)
+    await driver.restore(SPEC.name, BACKUP)
+    await driver.delete_backup(BACKUP)

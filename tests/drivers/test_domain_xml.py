@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from vpsorg.drivers.base import MachineSpec
+from vpsorg.drivers.base import MachineSpec, NetworkAttachment, NetworkMode
 from vpsorg.drivers.libvirt.domain import (
     GIB,
+    bridge_name,
     check_name,
     domain_xml,
     interface_devices,
@@ -31,8 +32,13 @@ KERNEL_SPEC = replace(
 )  # fmt: skip
 
 
-def build(spec: MachineSpec = SPEC, **overrides: str) -> ET.Element:
-    options = {"domain_type": "qemu", "pool": "vpsorg", "pool_path": "/pool", "network": "default"}
+NETWORK = NetworkAttachment(NetworkMode.NAT, "vpsorg-us-west", ("203.0.113.1/24",))
+
+
+def build(spec: MachineSpec = SPEC, **overrides: object) -> ET.Element:
+    options: dict[str, object] = {
+        "domain_type": "qemu", "pool": "vpsorg", "pool_path": "/pool", "network": NETWORK,
+    }  # fmt: skip
     options.update(overrides)
     return ET.fromstring(domain_xml(spec, **options))
 
@@ -77,11 +83,36 @@ def test_disks_are_the_overlay_and_a_readonly_virtio_seed():
 
 def test_network_interface_only_when_a_network_is_configured():
     interface = build().find("devices/interface")
-    assert interface.get("type") == "network"
-    assert interface.find("source").get("network") == "default"
+    assert interface.get("type") == "bridge"
     assert interface.find("model").get("type") == "virtio"
     assert interface.find("mac").get("address") == mac_address("vps-xml")
-    assert build(network="").find("devices/interface") is None
+    assert build(network=None).find("devices/interface") is None
+
+
+def test_network_mode_attaches_to_the_existing_libvirt_network():
+    interface = build(network=NetworkAttachment(NetworkMode.NETWORK, "lan")).find(
+        "devices/interface"
+    )
+    assert interface.get("type") == "network"
+    assert interface.find("source").attrib == {"network": "lan"}
+
+
+@pytest.mark.parametrize("mode", [NetworkMode.ISOLATED, NetworkMode.ROUTE, NetworkMode.NAT])
+def test_a_vpsorg_made_network_is_joined_by_its_bridge(mode):
+    # Through libvirt's network, libvirt would write a MAC list where only dnsmasq's package
+    # makes the directory: the first create on a fresh host failed that way.
+    interface = build(network=NetworkAttachment(mode, "vpsorg-lab")).find("devices/interface")
+    assert interface.get("type") == "bridge"
+    assert interface.find("source").attrib == {"bridge": bridge_name("vpsorg-lab")}
+
+
+def test_bridge_mode_attaches_to_the_host_bridge():
+    interface = build(network=NetworkAttachment(NetworkMode.BRIDGE, "br0")).find(
+        "devices/interface"
+    )
+    assert interface.get("type") == "bridge"
+    assert interface.find("source").attrib == {"bridge": "br0"}
+    assert interface.find("mac").get("address") == mac_address("vps-xml")
 
 
 def test_serial_console_is_logged_into_the_pool_directory():
@@ -95,7 +126,7 @@ def test_serial_console_is_logged_into_the_pool_directory():
 
 
 def test_direct_kernel_boot_passes_kernel_initrd_and_escaped_cmdline():
-    text = domain_xml(KERNEL_SPEC, domain_type="qemu", pool="p", pool_path="/p", network="")
+    text = domain_xml(KERNEL_SPEC, domain_type="qemu", pool="p", pool_path="/p", network=None)
     assert "&amp;" in text
     os_ = ET.fromstring(text).find("os")
     assert os_.findtext("kernel") == "/boot/vmlinuz"

@@ -9,7 +9,14 @@ Its ``/init`` prints lines on the serial console (``console=ttyS0``) that a test
   ``meta-data`` from the NoCloud seed (an ISO9660 labelled ``cidata`` attached as a *virtio
   disk*), or ``vpsorg-guest: no seed found``;
 * ``vpsorg-guest: power button, shutting down`` on an ACPI power-button press (``virsh
-  shutdown``, QMP ``system_powerdown``), after which it powers off and QEMU exits by itself.
+  shutdown``, QMP ``system_powerdown``), after which it powers off and QEMU exits by itself;
+* ``vpsorg-guest: address=ADDR/PREFIX`` and ``vpsorg-guest: route=GATEWAY`` for each address
+  and default route it configured on eth0 from the seed's ``network-config`` (netplan v2 as
+  vpsorg writes it: static addresses, IPv4 and IPv6, with busybox ``ip``), then
+  ``vpsorg-guest: network up`` (or ``vpsorg-guest: no network interface``);
+* ``vpsorg-guest: httpd up``: busybox ``httpd`` answers on port 80 with the hostname, and
+  ``GET /cgi-bin/peer?ADDR`` pings ADDR once from the guest and fetches its page: a test
+  proves guest-to-guest traffic through it, and the guest's console logs each such probe.
 
 The kernel is handed over as the uncompressed ELF ``vmlinux`` from inside Debian's bzImage:
 QEMU boots it through its PVH entry point, which saves the ~5 s that decompressing the kernel
@@ -46,6 +53,9 @@ from pathlib import Path
 
 BOOT_LINE = "vpsorg-guest: boot"
 HOSTNAME_PREFIX = "vpsorg-guest: hostname="
+ADDRESS_PREFIX = "vpsorg-guest: address="
+NETWORK_UP_LINE = "vpsorg-guest: network up"
+HTTPD_LINE = "vpsorg-guest: httpd up"
 INSTANCE_ID_PREFIX = "vpsorg-guest: instance-id="
 NO_SEED_LINE = "vpsorg-guest: no seed found"
 POWER_BUTTON_LINE = "vpsorg-guest: power button, shutting down"
@@ -57,7 +67,8 @@ BUSYBOX_PACKAGE = "busybox-static"
 # virtio_pci + virtio_blk: the server's disk (vda) and the seed (vdb); isofs: the seed's
 # filesystem; button + evdev: the ACPI power button as /dev/input/event* for busybox acpid.
 # Their dependencies are added from the modules' own metadata, in load order.
-WANTED_MODULES = ("virtio_pci", "virtio_blk", "isofs", "button", "evdev")
+# virtio_net: the NIC.
+WANTED_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "isofs", "button", "evdev")
 # What /init relies on being built in: if Debian ever makes one of these a module, fail loudly.
 REQUIRED_BUILTINS = (
     "CONFIG_BLK_DEV_INITRD",
@@ -70,7 +81,7 @@ REQUIRED_BUILTINS = (
 CMDLINE = "console=ttyS0 quiet panic=-1"
 DISK_SIZE = "64M"
 # Bump when the recipe changes in a way the texts hashed into the cache key do not show.
-RECIPE_FORMAT = 3
+RECIPE_FORMAT = 4
 
 
 class GuestUnavailable(RuntimeError):
@@ -165,6 +176,52 @@ if [ -n "$seed" ] && mount -t iso9660 -o ro "$seed" /mnt/seed && [ -f /mnt/seed/
 else
     echo "vpsorg-guest: no seed found"
 fi
+
+# The NIC, from the seed's network-config (netplan v2 as vpsorg writes it): every address
+# under "addresses:" of the interface, and a default route via each "via:" of its routes.
+ip link set lo up
+if [ -n "$seed" ] && [ -f /mnt/seed/network-config ] && [ -e /sys/class/net/eth0 ]; then
+    # No duplicate address detection: the address would stay tentative for a second or two.
+    echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
+    echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_ra
+    ip link set eth0 up
+    awk '
+        /^    [^ ]/ { section = $1 }
+        /^      [^ -]/ && section == "nameservers:" { section = "" }
+        section == "addresses:" && /^      - / { v = $2; gsub(/"/, "", v); print "address", v }
+        section == "routes:" && /via:/ { v = $2; gsub(/"/, "", v); print "route", v }
+    ' /mnt/seed/network-config > /tmp/network
+    while read -r kind value; do
+        case "$kind:$value" in
+            address:*:*) ip -6 addr add "$value" dev eth0 ;;
+            address:*) ip addr add "$value" dev eth0 ;;
+            route:*:*) ip -6 route add default via "$value" dev eth0 ;;
+            route:*) ip route add default via "$value" dev eth0 ;;
+        esac && echo "vpsorg-guest: $kind=$value"
+    done < /tmp/network
+    echo "vpsorg-guest: network up"
+else
+    echo "vpsorg-guest: no network interface"
+fi
+
+mkdir -p /www/cgi-bin
+hostname > /www/index.html
+cat > /www/cgi-bin/peer <<'CGI'
+#!/bin/sh
+# GET /cgi-bin/peer?ADDR: ping ADDR once and fetch its page (a test's guest-to-guest probe).
+printf 'Content-Type: text/plain\r\n\r\n'
+peer=$QUERY_STRING
+case "$peer" in
+    "" | *[!0-9a-fA-F:.]*) echo "bad address"; exit 0 ;;
+esac
+url="http://$peer/"
+case "$peer" in *:*) url="http://[$peer]/" ;; esac
+if ping -c 1 -W 2 "$peer" > /dev/null 2>&1; then echo "ping $peer: answered"; else echo "ping $peer: no answer"; fi
+echo "page $peer: $(timeout 5 wget -q -O - "$url" 2>/dev/null)"  # (wget -T crashes)
+echo "vpsorg-guest: probed $peer" > /dev/console
+CGI
+chmod 755 /www/cgi-bin/peer
+httpd -p 80 -h /www && echo "vpsorg-guest: httpd up"
 
 while :; do
     sleep 3600

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import event
 
 from tests.factories import SERVER
-from vpsorg.catalog.models import Location
 from vpsorg.db import transaction
+from vpsorg.locations.models import AddressRange, Location
 
 
 @pytest.fixture
@@ -58,11 +58,18 @@ async def test_a_rejected_create_names_unknown_references_from_one_lookup(app, c
 
 
 async def test_an_address_held_elsewhere_is_refused_by_the_database(app, client, user):
-    # A location whose pool overlaps us-west's (a mistake an operator could make): its
-    # lock does not serialize with us-west's, and the unique columns have the last word.
+    # A location whose range overlaps us-west's (`locations add-range` refuses that; a direct
+    # write does not): its lock does not serialize with us-west's, and the unique columns
+    # have the last word.
     async with transaction(app.state.runtime.sessions) as session:
-        session.add(Location(code="us-west-2", name="Overlap", ipv4_pool="203.0.113.0/24",
-                             ipv6_pool="2001:db8:99::/48"))  # fmt: skip
+        session.add(Location(code="us-west-2", name="Overlap"))
+        await session.flush()
+        session.add_all([
+            AddressRange(location_code="us-west-2", family=4, cidr="203.0.113.0/25",
+                         gateway="203.0.113.1"),
+            AddressRange(location_code="us-west-2", family=6, cidr="2001:db8:99::/48",
+                         gateway="2001:db8:99::1"),
+        ])  # fmt: skip
     elsewhere = await client.post(
         "/api/v1/servers/", json={**SERVER, "location": "us-west-2"}, headers=user.headers
     )

@@ -24,6 +24,10 @@ class ActionCommand(StrEnum):
     REBOOT = "reboot"
     DELETE = "delete"
     SUSPEND = "suspend"
+    BACKUP = "backup"  # an automatic backup (backups/scheduler.py)
+    SNAPSHOT = "snapshot"
+    RESTORE = "restore"
+    DELETE_BACKUP = "delete_backup"
 
 
 class Action(Base):
@@ -50,3 +54,5 @@ class Action(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # The backup or snapshot a backup, snapshot, restore or delete_backup action is about.
+    backup_id: Mapped[int | None] = mapped_column(ForeignKey("backups.id"), default=None)

@@ -31,3 +31,8 @@ def capped_charge_micros(hour_price: int, paid_this_month: int) -> int:
     moves the cap with it; an hour past the cap is free.
     """
     return max(0, min(hour_price, hour_price * HOURS_PER_MONTH - paid_this_month))
+
+
+def snapshot_hour_micros(size_gb: int, price_gb_hour_micros: int) -> int:
+    """One hour of a snapshot: its size in whole GB (rounded up) at its price per GB-hour."""
+    return size_gb * price_gb_hour_micros

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
+from vpsorg.backups.models import Backup
 from vpsorg.billing.models import ServerCharge
 from vpsorg.catalog.models import Plan
 from vpsorg.servers.models import Server, ServerStatus
@@ -38,6 +39,49 @@ async def due_servers(session: AsyncSession, account_id: int, until: datetime) -
     return rows.all()
 
 
+_SNAPSHOT_BILLED = (Backup.next_charge_at.is_not(None),)
+_SNAPSHOT_STARTS_BEFORE_DELETION = or_(
+    Backup.deleted_at.is_(None), Backup.next_charge_at < Backup.deleted_at
+)
+
+
+async def due_snapshots(
+    session: AsyncSession, account_id: int, until: datetime
+) -> Sequence[Backup]:
+    """The account's snapshots with an hour started by ``until`` and not charged, row-locked."""
+    rows = await session.scalars(
+        select(Backup)
+        .where(
+            Backup.account_id == account_id,
+            *_SNAPSHOT_BILLED,
+            Backup.next_charge_at <= until,
+            _SNAPSHOT_STARTS_BEFORE_DELETION,
+        )
+        .order_by(Backup.id)
+        .with_for_update(of=Backup)
+        .execution_options(populate_existing=True)
+    )
+    return rows.all()
+
+
+async def live_snapshots(
+    session: AsyncSession, account_id: int, *, lock: bool = False
+) -> Sequence[Backup]:
+    """The account's snapshots that pay each hour: billed and not deleted."""
+    query = (
+        select(Backup)
+        .where(
+            Backup.account_id == account_id,
+            *_SNAPSHOT_BILLED,
+            Backup.deleted_at.is_(None),
+        )
+        .order_by(Backup.id)
+    )
+    if lock:
+        query = query.with_for_update(of=Backup).execution_options(populate_existing=True)
+    return (await session.scalars(query)).all()
+
+
 async def live_servers(
     session: AsyncSession, account_id: int, *, lock: bool = False
 ) -> Sequence[Server]:
@@ -59,9 +103,10 @@ async def live_servers(
 async def accounts_with_due_hours(
     session: AsyncSession, now: datetime, limit: int
 ) -> Sequence[int]:
-    """Accounts, not suspended, with at least one server-hour started and not charged."""
-    rows = await session.scalars(
-        select(Server.account_id)
+    """Accounts, not suspended, with at least one server- or snapshot-hour started and not
+    charged, the longest due first."""
+    servers = (
+        select(Server.account_id.label("account_id"), Server.next_charge_at.label("due"))
         .join(Account, Account.id == Server.account_id)
         .where(
             Account.suspended_at.is_(None),
@@ -69,8 +114,22 @@ async def accounts_with_due_hours(
             Server.next_charge_at <= now,
             _STARTS_BEFORE_DELETION,
         )
-        .group_by(Server.account_id)
-        .order_by(func.min(Server.next_charge_at))
+    )
+    snapshots = (
+        select(Backup.account_id.label("account_id"), Backup.next_charge_at.label("due"))
+        .join(Account, Account.id == Backup.account_id)
+        .where(
+            Account.suspended_at.is_(None),
+            *_SNAPSHOT_BILLED,
+            Backup.next_charge_at <= now,
+            _SNAPSHOT_STARTS_BEFORE_DELETION,
+        )
+    )
+    due = servers.union_all(snapshots).subquery()
+    rows = await session.scalars(
+        select(due.c.account_id)
+        .group_by(due.c.account_id)
+        .order_by(func.min(due.c.due))
         .limit(limit)
     )
     return rows.all()
@@ -95,6 +154,16 @@ async def close_deleted(session: AsyncSession, account_id: int) -> None:
             Server.account_id == account_id,
             Server.deleted_at.is_not(None),
             Server.next_charge_at.is_not(None),
+        )
+        .values(next_charge_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Backup)
+        .where(
+            Backup.account_id == account_id,
+            Backup.deleted_at.is_not(None),
+            Backup.next_charge_at.is_not(None),
         )
         .values(next_charge_at=None)
         .execution_options(synchronize_session=False)
@@ -131,6 +200,16 @@ async def live_prices(session: AsyncSession, account_id: int) -> Sequence[tuple[
         )
     )
     return [(plan, backups) for plan, backups in rows.all()]
+
+
+async def live_snapshot_sizes(session: AsyncSession, account_id: int) -> Sequence[tuple[int, int]]:
+    """(size in GB, price per GB-hour) of each snapshot the account pays for every hour."""
+    rows = await session.execute(
+        select(Backup.size_gb, Backup.price_gb_hour_micros).where(
+            Backup.account_id == account_id, *_SNAPSHOT_BILLED, Backup.deleted_at.is_(None)
+        )
+    )
+    return [(size, price) for size, price in rows.all()]
 
 
 async def suspended_accounts_with_servers_up(session: AsyncSession) -> Sequence[int]:

@@ -8,6 +8,10 @@
   took it there. Every hour that started by then is charged in full; hours that start while
   the account is suspended are free.
 - A server pays at most ``HOURS_PER_MONTH`` hours of its price per calendar month.
+- A snapshot pays its size (whole GB) times its price per GB-hour for each hour that starts
+  while it is available (from the moment its copy is done), by the same rules: charged as
+  the hour starts, exactly once, in time order with the servers' hours, free while the
+  account is suspended (a lifted suspension starts a new hour), no cap.
 
 The meter may run late, so every change that affects what an hour costs (a top-up, a backups
 toggle, a price change, an operator's suspension) first *settles* the account: charges every
@@ -27,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.models import MICROS, Account, CreditEntry
+from vpsorg.backups.models import Backup
 from vpsorg.billing import repository, suspension
-from vpsorg.billing.models import ServerCharge
-from vpsorg.billing.pricing import capped_charge_micros, hour_price_micros
+from vpsorg.billing.models import ServerCharge, SnapshotCharge
+from vpsorg.billing.pricing import capped_charge_micros, hour_price_micros, snapshot_hour_micros
 from vpsorg.catalog.models import Plan
 from vpsorg.clock import utcnow
 from vpsorg.errors import InsufficientCredits, InvalidParameters, NotFound
@@ -49,7 +54,8 @@ async def settle(session: AsyncSession, account: Account, until: datetime) -> in
     if account.suspended_at is not None:
         return 0
     servers = await repository.due_servers(session, account.id, until)
-    return await _charge_hours(session, account, servers, until)
+    snapshots = await repository.due_snapshots(session, account.id, until)
+    return await _charge_hours(session, account, servers, until, snapshots)
 
 
 async def settle_account(session: AsyncSession, account_id: int) -> Account:
@@ -59,34 +65,58 @@ async def settle_account(session: AsyncSession, account_id: int) -> Account:
     return account
 
 
+SERVER, SNAPSHOT = 0, 1
+"""What a meter entry is; at the same moment, servers' hours are charged first."""
+
+
 async def _charge_hours(
-    session: AsyncSession, account: Account, servers: Iterable[Server], until: datetime
+    session: AsyncSession,
+    account: Account,
+    servers: Iterable[Server],
+    until: datetime,
+    snapshots: Iterable[Backup] = (),
 ) -> int:
-    """Charge the servers' hours that start by ``until``, in the order they start.
+    """Charge the servers' and snapshots' hours that start by ``until``, in the order they
+    start.
 
     The order matters only for the moment the balance goes negative: that hour's start is
     when the account is suspended, and hours of other servers starting later are free.
     """
     by_id = {server.id: server for server in servers}
-    starts = [(s.next_charge_at, s.id) for s in by_id.values() if s.next_charge_at is not None]
+    snapshot_by_id = {snapshot.id: snapshot for snapshot in snapshots}
+    starts = [(s.next_charge_at, SERVER, s.id) for s in by_id.values() if s.next_charge_at]
+    starts += [
+        (s.next_charge_at, SNAPSHOT, s.id) for s in snapshot_by_id.values() if s.next_charge_at
+    ]
     heapq.heapify(starts)
     balance = account.balance_micros
     suspended_at: datetime | None = None
     charged: dict[int, list[ServerCharge]] = {}
+    snapshot_charged: dict[int, list[SnapshotCharge]] = {}
     while starts:
-        starts_at, server_id = heapq.heappop(starts)
+        starts_at, kind, item_id = heapq.heappop(starts)
         if starts_at > until or (suspended_at is not None and starts_at > suspended_at):
             break
-        server = by_id[server_id]
-        charge = _charge_hour(server, starts_at)
-        charged.setdefault(server_id, []).append(charge)
-        balance -= charge.amount_micros
+        next_start: datetime | None
+        if kind == SERVER:
+            server = by_id[item_id]
+            charge = _charge_hour(server, starts_at)
+            charged.setdefault(item_id, []).append(charge)
+            amount, next_start = charge.amount_micros, server.next_charge_at
+        else:
+            snapshot = snapshot_by_id[item_id]
+            snapshot_charge = _charge_snapshot_hour(snapshot, starts_at)
+            snapshot_charged.setdefault(item_id, []).append(snapshot_charge)
+            amount, next_start = snapshot_charge.amount_micros, snapshot.next_charge_at
+        balance -= amount
         if balance < 0 and suspended_at is None:
             suspended_at = starts_at
-        if server.next_charge_at is not None:
-            heapq.heappush(starts, (server.next_charge_at, server_id))
+        if next_start is not None:
+            heapq.heappush(starts, (next_start, kind, item_id))
     for server_id, hours in charged.items():
         await _book(session, account, by_id[server_id], hours)
+    for snapshot_id, snapshot_hours in snapshot_charged.items():
+        await _book_snapshot(session, account, snapshot_by_id[snapshot_id], snapshot_hours)
     if suspended_at is not None:
         await suspension.suspend(session, account, suspension.CREDITS_REASON, at=suspended_at)
     return sum(len(hours) for hours in charged.values())
@@ -112,6 +142,41 @@ def _charge_hour(server: Server, starts_at: datetime) -> ServerCharge:
     deleted = server.deleted_at is not None and next_start >= server.deleted_at
     server.next_charge_at = None if deleted else next_start
     return charge
+
+
+def _charge_snapshot_hour(snapshot: Backup, starts_at: datetime) -> SnapshotCharge:
+    """The charge of the snapshot's hour starting at ``starts_at``; moves its clock on."""
+    charge = SnapshotCharge(
+        backup_id=snapshot.id,
+        account_id=snapshot.account_id,
+        hour=snapshot.billed_hours,
+        starts_at=starts_at,
+        size_gb=snapshot.size_gb,
+        amount_micros=snapshot_hour_micros(snapshot.size_gb, snapshot.price_gb_hour_micros),
+    )
+    snapshot.billed_hours += 1
+    next_start = starts_at + HOUR
+    deleted = snapshot.deleted_at is not None and next_start >= snapshot.deleted_at
+    snapshot.next_charge_at = None if deleted else next_start
+    return charge
+
+
+async def _book_snapshot(
+    session: AsyncSession, account: Account, snapshot: Backup, hours: list[SnapshotCharge]
+) -> None:
+    """One ledger line for a snapshot's hours charged together, and a row per hour."""
+    total = sum(charge.amount_micros for charge in hours)
+    entry_id = None
+    if total:
+        first, last = hours[0].hour + 1, hours[-1].hour + 1
+        span = f"hour {first}" if first == last else f"hours {first}-{last}"
+        memo = f"snapshot {snapshot.id} ({snapshot.name}, {snapshot.size_gb} GB), {span}"
+        entry = await accounts.record_entry(session, account, -total, kind="charge", memo=memo)
+        entry_id = entry.id
+    for charge in hours:
+        charge.credit_entry_id = entry_id
+        session.add(charge)
+    await session.flush()
 
 
 async def _book(
@@ -207,14 +272,21 @@ async def _lift(session: AsyncSession, account: Account, now: datetime) -> int:
     servers = await repository.live_servers(session, account.id, lock=True)
     for server in servers:
         server.next_charge_at = now
-    await _charge_hours(session, account, servers, now)
+    snapshots = await repository.live_snapshots(session, account.id, lock=True)
+    for snapshot in snapshots:
+        snapshot.next_charge_at = now
+    await _charge_hours(session, account, servers, now, snapshots)
     return count
 
 
 async def burn_micros(session: AsyncSession, account_id: int) -> int:
-    """What the account's live servers cost per hour (their next hour, before any cap)."""
+    """What the account's live servers and snapshots cost per hour (their next hour, before
+    any cap)."""
     prices = await repository.live_prices(session, account_id)
-    return sum(hour_price_micros(plan, backups) for plan, backups in prices)
+    snapshots = await repository.live_snapshot_sizes(session, account_id)
+    return sum(hour_price_micros(plan, backups) for plan, backups in prices) + sum(
+        snapshot_hour_micros(size, price) for size, price in snapshots
+    )
 
 
 async def suspend_account(session: AsyncSession, account_id: int, reason: str) -> int:

@@ -35,16 +35,6 @@ class OperatingSystem(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-class Location(Base):
-    __tablename__ = "locations"
-
-    code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    ipv4_pool: Mapped[str] = mapped_column(String(64))
-    ipv6_pool: Mapped[str] = mapped_column(String(64))
-    available: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
 class SshKey(Base):
     __tablename__ = "ssh_keys"
 

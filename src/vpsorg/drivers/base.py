@@ -8,7 +8,9 @@ Post-conditions every driver must meet (the contract tests in ``tests/drivers`` 
 
 * ``create`` leaves the machine running, or raises and leaves nothing behind. Calling it
   again for a machine that already exists (a retry after a crash) is a no-op that makes
-  sure the machine is running.
+  sure the machine is running. A network the spec's ``NetworkAttachment`` asks vpsorg to
+  make is made (and started) first if missing, safely when several creates race for it; it
+  stays when the machine goes.
 * ``start`` on a running machine, ``stop`` on a stopped machine and ``delete`` of a
   missing machine all succeed: every operation is safe to repeat.
 * ``stop`` is graceful first and forced after ``timeout`` seconds.
@@ -24,6 +26,14 @@ Post-conditions every driver must meet (the contract tests in ``tests/drivers`` 
 * ``state`` never raises for a missing machine; it answers ``MISSING``.
 * ``machines`` lists every machine the host has, vpsorg's or not, with its state: the
   reconciler compares it with the database (and never deletes what it does not know).
+* ``backup`` copies the machine's disk, as it is at one moment, into a backup named
+  ``backup_name`` kept on the machine's host (outside the machine: deleting the machine
+  leaves it), without stopping a running machine. Repeating it for a backup that exists
+  returns that one's ``BackupInfo``; a failed one leaves nothing behind.
+* ``restore`` replaces the disk of a *stopped* machine with the backup's copy (the backup
+  stays); ``PermanentDriverError`` with code ``not_stopped`` when it runs, ``backup_missing``
+  when there is no such backup. Repeating it is harmless.
+* ``delete_backup`` of a missing backup succeeds.
 * ``capacity`` reads what a host offers (vCPUs, memory, disk) for ``vpsorg hosts add``.
 * ``host_uri`` names the hypervisor host the scheduler placed the machine on (a libvirt
   URI such as ``qemu+ssh://kvm1/system``); ``None`` means the driver's default host.
@@ -43,6 +53,37 @@ class MachineState(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"
     MISSING = "missing"
+
+
+class NetworkMode(StrEnum):
+    """How a location's guests meet the network (the README says which fits which deployment)."""
+
+    BRIDGE = "bridge"  # an existing host bridge, e.g. onto the provider's public ranges
+    NETWORK = "network"  # an existing libvirt network, by name
+    # Networks vpsorg defines and starts itself on a one-host install: a bridge holding each
+    # range's gateway, no DHCP and no DNS (no dnsmasq), guests configured by their seed.
+    ISOLATED = "isolated"  # host and guests only, no forwarding
+    ROUTE = "route"  # forwarded, not translated: the ranges must be routed to the host
+    NAT = "nat"  # guests reach out through the host's own address
+
+    @property
+    def made_by_vpsorg(self) -> bool:
+        return self not in (NetworkMode.BRIDGE, NetworkMode.NETWORK)
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    """Where the machine's one NIC goes.
+
+    ``name`` is the host bridge (``bridge``) or the libvirt network (every other mode). For the
+    modes vpsorg makes, ``gateways`` are the addresses the network's bridge holds, one per
+    range of the location (``"198.18.0.1/24"``): the driver defines and starts the network
+    with them when it is missing, so the first create on a fresh host needs nothing else.
+    """
+
+    mode: NetworkMode
+    name: str
+    gateways: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +108,7 @@ class MachineSpec:
     ipv6_prefix: int = 64
     ipv6_gateway: str | None = None
     host_uri: str | None = None
+    network: NetworkAttachment | None = None  # None: no NIC
 
 
 @dataclass(frozen=True)
@@ -86,6 +128,13 @@ class Usage:
     # Bytes sent and received since the machine last booted (a counter that restarts at
     # zero on boot); vpsorg sums the increments over the billing period.
     network_bytes: int
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A backup as the host keeps it."""
+
+    allocated_bytes: int  # what the copy takes on the host's disk (snapshots are paid by it)
 
 
 class DriverError(Exception):
@@ -157,6 +206,20 @@ class Driver(ABC):
     @abstractmethod
     async def machines(self, *, host_uri: str | None = None) -> dict[str, MachineState]:
         """Every machine on the host, by name, with its state."""
+
+    @abstractmethod
+    async def backup(
+        self, name: str, backup_name: str, *, host_uri: str | None = None
+    ) -> BackupInfo:
+        """Copy the machine's disk (running or not) into the backup ``backup_name``."""
+
+    @abstractmethod
+    async def restore(self, name: str, backup_name: str, *, host_uri: str | None = None) -> None:
+        """Replace the stopped machine's disk with the backup's copy."""
+
+    @abstractmethod
+    async def delete_backup(self, backup_name: str, *, host_uri: str | None = None) -> None:
+        """Remove the backup from the host."""
 
     @abstractmethod
     async def capacity(self, *, host_uri: str | None = None) -> HostCapacity:

@@ -13,6 +13,11 @@ Every operation that takes effect is appended to ``journal.jsonl`` in the state 
 nothing (a create of a machine that exists, a start of a running one, a delete of a missing
 one, a reboot with the operation id last recorded) is not an operation and is not written.
 
+Each machine has a disk: a file under ``state_dir/disks`` that a test (or a user's test
+harness) writes and reads as the guest would (``write_disk``, ``read_disk``). Backups are
+copies of it under ``state_dir/backups``, each with a small JSON file of its size, so
+backup, restore and delete behave as on a real host.
+
 A reboot takes effect at once (the operation id recorded in the machine's file, then the
 journal line) and then takes ``delay`` seconds, the guest coming back; the other
 operations take their ``delay`` first.
@@ -34,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from vpsorg.drivers.base import (
+    BackupInfo,
     Driver,
     HostCapacity,
     MachineSpec,
@@ -43,7 +49,8 @@ from vpsorg.drivers.base import (
     Usage,
 )
 
-OPERATIONS = ("create", "start", "stop", "reboot", "delete")
+OPERATIONS = ("create", "start", "stop", "reboot", "delete", "backup", "restore", "delete_backup")
+BYTES_PER_GB = 1_000_000_000
 SIMULATED_BYTES_PER_SECOND = 200_000  # about 0.7 GB an hour
 SIMULATED_HOST = HostCapacity(vcpus=64, memory_mb=262_144, disk_gb=4_000)
 
@@ -77,6 +84,7 @@ class SimulatorDriver(Driver):
             "last_reboot": None,
         }
         self._write(spec.name, record)
+        _atomic_write_bytes(self._disk(spec.name), f"{spec.name}: a fresh disk\n".encode())
 
     async def start(self, name: str, *, host_uri: str | None = None) -> None:
         await self._transition("start", name)
@@ -112,6 +120,48 @@ class SimulatorDriver(Driver):
         if self._read(name) is not None:
             self._journal("delete", name)
             self._path(name).unlink(missing_ok=True)
+        self._disk(name).unlink(missing_ok=True)
+
+    # -- backups ---------------------------------------------------------------------
+
+    async def backup(
+        self, name: str, backup_name: str, *, host_uri: str | None = None
+    ) -> BackupInfo:
+        await self._transition("backup", name)
+        meta = self._backup_path(backup_name, ".json")
+        if meta.exists():
+            return BackupInfo(**json.loads(meta.read_text()))
+        self._require(name)
+        usage = await self.usage(name)
+        assert usage is not None
+        info = BackupInfo(allocated_bytes=usage.disk_used_gb * BYTES_PER_GB)
+        _atomic_write_bytes(self._backup_path(backup_name, ".disk"), self.read_disk(name))
+        _atomic_write(meta, json.dumps(asdict(info)))  # last: the backup exists from here
+        self._journal("backup", name)
+        return info
+
+    async def restore(self, name: str, backup_name: str, *, host_uri: str | None = None) -> None:
+        await self._transition("restore", name)
+        if self._require(name)["state"] == "running":
+            raise PermanentDriverError(f"machine {name} is running", code="not_stopped")
+        if not self._backup_path(backup_name, ".json").exists():
+            raise PermanentDriverError(
+                f"backup {backup_name} does not exist", code="backup_missing"
+            )
+        self.write_disk(name, self._backup_path(backup_name, ".disk").read_bytes())
+        self._journal("restore", name)
+
+    async def delete_backup(self, backup_name: str, *, host_uri: str | None = None) -> None:
+        await self._transition("delete_backup", backup_name)
+        meta = self._backup_path(backup_name, ".json")
+        if meta.exists():
+            self._journal("delete_backup", backup_name)
+        meta.unlink(missing_ok=True)  # first: a half-deleted backup no longer exists
+        self._backup_path(backup_name, ".disk").unlink(missing_ok=True)
+
+    def backups(self) -> list[str]:
+        """The names of the backups the "host" keeps."""
+        return sorted(path.stem for path in (self.state_dir / "backups").glob("*.json"))
 
     async def state(self, name: str, *, host_uri: str | None = None) -> MachineState:
         record = self._read(name)
@@ -153,6 +203,19 @@ class SimulatorDriver(Driver):
     def guest_power_off(self, name: str) -> None:
         """The guest shut itself down (``poweroff`` inside it, or it crashed)."""
         self._set_running(name, False)
+
+    def write_disk(self, name: str, data: bytes) -> None:
+        """The guest wrote ``data`` as its whole disk."""
+        self._require(name)
+        _atomic_write_bytes(self._disk(name), data)
+
+    def read_disk(self, name: str) -> bytes:
+        """What the machine's disk holds (empty for a machine made before disks existed)."""
+        self._require(name)
+        try:
+            return self._disk(name).read_bytes()
+        except FileNotFoundError:
+            return b""
 
     # -- faults ----------------------------------------------------------------------
 
@@ -234,6 +297,12 @@ class SimulatorDriver(Driver):
             raise PermanentDriverError(f"invalid machine name {name!r}")
         return self.state_dir / "machines" / f"{name}.json"
 
+    def _disk(self, name: str) -> Path:
+        return self._path(name).parent.parent / "disks" / f"{name}.disk"
+
+    def _backup_path(self, backup_name: str, suffix: str) -> Path:
+        return self._path(backup_name).parent.parent / "backups" / f"{backup_name}{suffix}"
+
     def _read(self, name: str) -> dict[str, Any] | None:
         try:
             return json.loads(self._path(name).read_text())  # type: ignore[no-any-return]
@@ -263,6 +332,11 @@ class SimulatorDriver(Driver):
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text)
+    _atomic_write_bytes(path, text.encode())
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -8,7 +8,7 @@ that sorts first, so placement is predictable).
 A location with no hosts registered at all runs on the driver's default host (the
 one-machine install). A location whose hosts are all full, disabled or draining refuses
 the server with 503 ``capacity_unavailable`` before anything is charged or allocated.
-Callers hold the location's row lock (``servers.ipam.lock_pools``), so two creates in one
+Callers hold the location's row lock (``locations.ipam.lock_pools``), so two creates in one
 location cannot both take the last room on a host.
 """
 
@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.catalog.models import Location, Plan
+from vpsorg.catalog.models import Plan
 from vpsorg.errors import CapacityUnavailable
 from vpsorg.hosts import repository
 from vpsorg.hosts.models import Host
 from vpsorg.hosts.repository import Allocation
+from vpsorg.locations.models import Location
 
 
 @dataclass(frozen=True)

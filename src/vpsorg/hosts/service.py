@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.catalog.models import Location
 from vpsorg.drivers.base import HostCapacity
 from vpsorg.errors import InvalidParameters, NotFound
 from vpsorg.hosts import repository
 from vpsorg.hosts.models import Host
+from vpsorg.locations.models import Location
 
 HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,98}[A-Za-z0-9])?")
 

@@ -9,10 +9,11 @@ from pydantic import WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
-from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
+from vpsorg.api import PageNumber, PerPage, error_responses, paginated
 from vpsorg.catalog.schemas import LocationCode
 from vpsorg.deps import CurrentAccount, DbSession
 from vpsorg.servers import repository, service
+from vpsorg.servers.deps import OwnedServer
 from vpsorg.servers.models import VISIBLE_STATUSES, Server
 from vpsorg.servers.schemas import (
     PowerActionResult,
@@ -27,12 +28,6 @@ from vpsorg.servers.schemas import (
 
 router = APIRouter(prefix="/api/v1/servers", tags=["servers"])
 
-
-async def _owned_server(account: CurrentAccount, session: DbSession, server_id: PathId) -> Server:
-    return await service.get_server(session, account, server_id)
-
-
-OwnedServer = Annotated[Server, Depends(_owned_server)]
 
 StatusFilter = Annotated[
     str, WithJsonSchema({"type": "string", "enum": [s.value for s in VISIBLE_STATUSES]})

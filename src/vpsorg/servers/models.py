@@ -15,10 +15,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.catalog.models import OperatingSystem, Plan
 from vpsorg.clock import utcnow
 from vpsorg.db import Base
 from vpsorg.hosts.models import Host
+from vpsorg.locations.models import Location
 
 
 class ServerStatus(StrEnum):
@@ -61,6 +62,8 @@ class Server(Base):
         ForeignKey("ssh_keys.id", ondelete="SET NULL"), default=None
     )
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When backups were last turned off: its automatic backups go `backup_retention` days later.
+    backups_disabled_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), default=None, index=True)
     # Billing (see billing/service.py): hours 0 .. billed_hours-1 are charged; the next one
     # starts at next_charge_at (NULL once the server will never pay again). month_paid_micros

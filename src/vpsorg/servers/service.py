@@ -12,9 +12,10 @@ from vpsorg.accounts.models import Account
 from vpsorg.accounts.service import lock_account
 from vpsorg.actions import queue
 from vpsorg.actions.models import Action, ActionCommand
+from vpsorg.backups import repository as backups
 from vpsorg.billing import service as billing
 from vpsorg.catalog import repository as catalog
-from vpsorg.catalog.models import Location, OperatingSystem, Plan, SshKey
+from vpsorg.catalog.models import OperatingSystem, Plan, SshKey
 from vpsorg.catalog.schemas import LOCATION_CODE
 from vpsorg.clock import utcnow
 from vpsorg.errors import (
@@ -25,8 +26,9 @@ from vpsorg.errors import (
     NotFound,
 )
 from vpsorg.hosts import scheduler
+from vpsorg.locations.ipam import insert_with_addresses, lock_pools
+from vpsorg.locations.models import Location
 from vpsorg.servers import repository
-from vpsorg.servers.ipam import insert_with_addresses, lock_pools
 from vpsorg.servers.models import BUSY_STATUSES, VISIBLE_STATUSES, Server, ServerStatus
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 
@@ -238,6 +240,8 @@ async def update_server(
     changes = data.model_dump(exclude_unset=True)
     if changes.get("backups_enabled", server.backups_enabled) != server.backups_enabled:
         await billing.before_backups_change(session, server)
+    if server.backups_enabled and changes.get("backups_enabled") is False:
+        server.backups_disabled_at = utcnow()
     for field, value in changes.items():
         setattr(server, field, value)
     if changes:
@@ -284,12 +288,14 @@ def _check_actionable(account: Account, server: Server, power: PowerCommand) -> 
 
 
 async def delete_server(session: AsyncSession, account: Account, server: Server) -> Action:
-    """Hide the server at once and queue the destruction of its machine."""
+    """Hide the server and its backups at once and queue the destruction of its machine
+    (its backups with it)."""
     won = await repository.transition(
         session, server.id, VISIBLE_STATUSES, ServerStatus.DELETING, deleted_at=utcnow()
     )
     if not won:
         raise NotFound(f"Server {server.id} not found.")
+    await backups.delete_of_server(session, server.id, utcnow())
     action = queue.enqueue(session, server.id, account.id, ActionCommand.DELETE)
     await session.flush()
     return action

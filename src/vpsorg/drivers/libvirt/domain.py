@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
 
-from vpsorg.drivers.base import MachineSpec
+from vpsorg.drivers.base import MachineSpec, NetworkAttachment, NetworkMode
 
 GIB = 1024**3
 DOMAIN_TYPES = ("kvm", "qemu")
@@ -92,9 +92,15 @@ def seed_volume_xml(name: str, size: int) -> str:
 
 
 def domain_xml(
-    spec: MachineSpec, *, domain_type: str, pool: str, pool_path: str, network: str
+    spec: MachineSpec,
+    *,
+    domain_type: str,
+    pool: str,
+    pool_path: str,
+    network: NetworkAttachment | None,
 ) -> str:
-    """The persistent domain for ``spec``; its volumes must exist in ``pool``."""
+    """The persistent domain for ``spec``; its volumes must exist in ``pool`` (and its
+    network on the host: ``network.ensure_network``). No ``network``: no NIC."""
     if domain_type not in DOMAIN_TYPES:
         raise ValueError(f"domain type must be one of {DOMAIN_TYPES}, not {domain_type!r}")
     root = ET.Element("domain", type=domain_type)
@@ -132,17 +138,16 @@ def _os(spec: MachineSpec) -> ET.Element:
     return os_
 
 
-def _devices(spec: MachineSpec, *, pool: str, pool_path: str, network: str) -> ET.Element:
+def _devices(
+    spec: MachineSpec, *, pool: str, pool_path: str, network: NetworkAttachment | None
+) -> ET.Element:
     devices = ET.Element("devices")
     devices.append(_volume_disk(pool, disk_volume(spec.name), "vda", "qcow2"))
     # The seed is a read-only virtio disk, not a cdrom: no IDE/SATA controller needed, and
     # cloud-init finds NoCloud by the filesystem label, whatever the device.
     devices.append(_volume_disk(pool, seed_volume(spec.name), "vdb", "raw", readonly=True))
-    if network:
-        interface = ET.SubElement(devices, "interface", type="network")
-        ET.SubElement(interface, "mac", address=mac_address(spec.name))
-        ET.SubElement(interface, "source", network=network)
-        ET.SubElement(interface, "model", type="virtio")
+    if network is not None:
+        devices.append(_interface(spec.name, network))
     serial = ET.SubElement(devices, "serial", type="pty")
     ET.SubElement(serial, "log", file=console_log_path(pool_path, spec.name), append="on")
     ET.SubElement(serial, "target", port="0")
@@ -154,6 +159,31 @@ def _devices(spec: MachineSpec, *, pool: str, pool_path: str, network: str) -> E
     rng = ET.SubElement(devices, "rng", model="virtio")
     ET.SubElement(rng, "backend", model="random").text = "/dev/urandom"
     return devices
+
+
+def bridge_name(network: str) -> str:
+    """The bridge device of a network vpsorg makes: at most 15 characters (IFNAMSIZ), stable."""
+    return "vpsbr-" + hashlib.sha256(network.encode()).hexdigest()[:9]
+
+
+def _interface(name: str, network: NetworkAttachment) -> ET.Element:
+    """A virtio NIC on a host bridge, or on an existing libvirt network (mode ``network``).
+
+    A network vpsorg makes is joined by its bridge, not through libvirt's network: libvirt
+    keeps a network's MAC list under /var/lib/libvirt/dnsmasq/, which only exists where
+    dnsmasq is installed, and "no dnsmasq" is the point of these networks.
+    """
+    if network.mode == NetworkMode.NETWORK:
+        kind, source = "network", network.name
+    elif network.mode == NetworkMode.BRIDGE:
+        kind, source = "bridge", network.name
+    else:
+        kind, source = "bridge", bridge_name(network.name)
+    interface = ET.Element("interface", type=kind)
+    ET.SubElement(interface, "mac", address=mac_address(name))
+    ET.SubElement(interface, "source", {kind: source})
+    ET.SubElement(interface, "model", type="virtio")
+    return interface
 
 
 def _volume_disk(
@@ -180,6 +210,16 @@ def interface_devices(live_xml: str) -> list[str]:
         target.attrib["dev"]
         for target in root.findall("./devices/interface/target")
         if target.attrib.get("dev")
+    ]
+
+
+def interface_bridges(live_xml: str) -> list[str]:
+    """The bridges a domain's interfaces are plugged into (live XML names them for every type)."""
+    root = ET.fromstring(live_xml)
+    return [
+        source.attrib["bridge"]
+        for source in root.findall("./devices/interface/source")
+        if source.attrib.get("bridge")
     ]
 
 

@@ -31,15 +31,19 @@ from xml.etree import ElementTree
 import libvirt
 
 from vpsorg.drivers.base import (
+    BackupInfo,
     Driver,
     DriverError,
     HostCapacity,
     MachineSpec,
     MachineState,
+    NetworkAttachment,
+    NetworkMode,
     PermanentDriverError,
     RetriableDriverError,
     Usage,
 )
+from vpsorg.drivers.libvirt.backups import BackupPool
 from vpsorg.drivers.libvirt.domain import (
     GIB,
     REBOOT_NAMESPACE,
@@ -58,6 +62,7 @@ from vpsorg.drivers.libvirt.domain import (
     seed_volume_xml,
     volume_format,
 )
+from vpsorg.drivers.libvirt.network import ensure_network
 from vpsorg.drivers.libvirt.seed import DEFAULT_NAMESERVERS, build_seed
 
 log = logging.getLogger(__name__)
@@ -88,17 +93,21 @@ class LibvirtDriver(Driver):
         *,
         pool: str = "vpsorg",
         pool_path: Path | str = Path("/var/lib/vpsorg/images"),
-        network: str = "default",
+        network: str | None = None,
         domain_type: str = "auto",
         nameservers: tuple[str, ...] = DEFAULT_NAMESERVERS,
         poll_interval: float = 0.25,
         shutdown_resend: float = 10.0,
+        backup_pool: str = "vpsorg-backups",
+        backup_pool_path: Path | str = Path("/var/lib/vpsorg/backups"),
     ) -> None:
         if domain_type not in ("auto", "kvm", "qemu"):
             raise ValueError(f"domain_type must be auto, kvm or qemu, not {domain_type!r}")
         self.uri = uri
         self.pool = pool
         self.pool_path = str(pool_path)
+        # None: each location's own network (the spec's); a name: that libvirt network for
+        # every machine (VPSORG_LIBVIRT_NETWORK); "": no NIC at all.
         self.network = network
         self.domain_type = domain_type
         self.nameservers = nameservers
@@ -109,6 +118,7 @@ class LibvirtDriver(Driver):
         self._lock = threading.Lock()
         self._domain_types: dict[str, tuple[str, str]] = {}
         self._cpu_samples: dict[tuple[str, str], tuple[float, int]] = {}
+        self.backups = BackupPool(backup_pool, str(backup_pool_path))
         # Errors become exceptions; without this libvirt also prints each one to stderr.
         libvirt.registerErrorHandler(_ignore_libvirt_error, None)
 
@@ -177,6 +187,21 @@ class LibvirtDriver(Driver):
 
     async def machines(self, *, host_uri: str | None = None) -> dict[str, MachineState]:
         return await self._call(host_uri, self._machines)
+
+    async def backup(
+        self, name: str, backup_name: str, *, host_uri: str | None = None
+    ) -> BackupInfo:
+        return await self._call(host_uri, self._with_disks(self.backups.backup), name, backup_name)
+
+    async def restore(self, name: str, backup_name: str, *, host_uri: str | None = None) -> None:
+        await self._call(host_uri, self._with_disks(self.backups.restore), name, backup_name)
+
+    async def delete_backup(self, backup_name: str, *, host_uri: str | None = None) -> None:
+        await self._call(host_uri, self.backups.delete, _checked(backup_name))
+
+    def _with_disks(self, operation: Callable[..., T]) -> Callable[..., T]:
+        """``operation(conn, uri, *args, disks)``: with the machines' pool (backups.py)."""
+        return lambda conn, uri, *args: operation(conn, uri, *args, self._ensure_pool(conn)[0])
 
     async def capacity(self, *, host_uri: str | None = None) -> HostCapacity:
         """The host's CPUs and memory, and the size of the filesystem under its pool.
@@ -273,12 +298,20 @@ class LibvirtDriver(Driver):
             )
             seed_vol = replace_volume(pool, seed_volume(name), seed_volume_xml(name, len(seed)))
             upload(conn, seed_vol, seed)
+            attachment = self._attachment(spec)
+            if attachment is not None and attachment.mode.made_by_vpsorg:
+                ensure_network(conn, uri, attachment, libvirt)
             xml = domain_xml(spec, domain_type=domain_type, pool=self.pool, pool_path=path,
-                             network=self.network)  # fmt: skip
+                             network=attachment)  # fmt: skip
             conn.defineXML(xml).create()
         except BaseException:
             self._clean_up_failed_create(conn, uri, name)
             raise
+
+    def _attachment(self, spec: MachineSpec) -> NetworkAttachment | None:
+        if self.network is None:
+            return spec.network
+        return NetworkAttachment(NetworkMode.NETWORK, self.network) if self.network else None
 
     def _clean_up_failed_create(self, conn: Any, uri: str, name: str) -> None:
         """Leave nothing behind (the contract); the original error is what gets raised."""
@@ -437,7 +470,11 @@ class LibvirtDriver(Driver):
         if pool is None:
             pool = self._define_pool(conn)
         if not pool.isActive():
-            pool.build(0)  # a dir pool: mkdir -p, harmless when the directory exists
+            try:
+                pool.build(0)  # a dir pool: mkdir -p, harmless when the directory exists
+            except libvirt.libvirtError:
+                if not pool.isActive():  # else another create started it just now
+                    raise
             _start_pool(pool)
         if not pool.autostart():
             pool.setAutostart(1)
