@@ -23,7 +23,7 @@ meter would have. The account's row lock is the one lock: take it before any ser
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -114,9 +114,12 @@ async def _charge_hours(
         if next_start is not None:
             heapq.heappush(starts, (next_start, kind, item_id))
     for server_id, hours in charged.items():
-        await _book(session, account, by_id[server_id], hours)
+        server = by_id[server_id]
+        await _book(session, account, f"server {server.id} ({server.name})", hours)
     for snapshot_id, snapshot_hours in snapshot_charged.items():
-        await _book_snapshot(session, account, snapshot_by_id[snapshot_id], snapshot_hours)
+        snapshot = snapshot_by_id[snapshot_id]
+        subject = f"snapshot {snapshot.id} ({snapshot.name}, {snapshot.size_gb} GB)"
+        await _book(session, account, subject, snapshot_hours)
     if suspended_at is not None:
         await suspension.suspend(session, account, suspension.CREDITS_REASON, at=suspended_at)
     return sum(len(hours) for hours in charged.values())
@@ -161,34 +164,19 @@ def _charge_snapshot_hour(snapshot: Backup, starts_at: datetime) -> SnapshotChar
     return charge
 
 
-async def _book_snapshot(
-    session: AsyncSession, account: Account, snapshot: Backup, hours: list[SnapshotCharge]
-) -> None:
-    """One ledger line for a snapshot's hours charged together, and a row per hour."""
-    total = sum(charge.amount_micros for charge in hours)
-    entry_id = None
-    if total:
-        first, last = hours[0].hour + 1, hours[-1].hour + 1
-        span = f"hour {first}" if first == last else f"hours {first}-{last}"
-        memo = f"snapshot {snapshot.id} ({snapshot.name}, {snapshot.size_gb} GB), {span}"
-        entry = await accounts.record_entry(session, account, -total, kind="charge", memo=memo)
-        entry_id = entry.id
-    for charge in hours:
-        charge.credit_entry_id = entry_id
-        session.add(charge)
-    await session.flush()
-
-
 async def _book(
-    session: AsyncSession, account: Account, server: Server, hours: list[ServerCharge]
+    session: AsyncSession,
+    account: Account,
+    subject: str,
+    hours: Sequence[ServerCharge] | Sequence[SnapshotCharge],
 ) -> None:
-    """One ledger line for a server's hours charged together, and a row per hour."""
+    """One ledger line for ``subject``'s hours charged together, and a row per hour."""
     total = sum(charge.amount_micros for charge in hours)
     entry_id = None
     if total:
         first, last = hours[0].hour + 1, hours[-1].hour + 1
         span = f"hour {first}" if first == last else f"hours {first}-{last}"
-        memo = f"server {server.id} ({server.name}), {span}"
+        memo = f"{subject}, {span}"
         entry = await accounts.record_entry(session, account, -total, kind="charge", memo=memo)
         entry_id = entry.id
     for charge in hours:
