@@ -105,3 +105,27 @@ def finish_times(url: str, action_ids: list[int]) -> dict[int, float]:
 def _as_datetime(value: datetime | str) -> datetime:
     """SQLite hands back the text SQLAlchemy stored (``2025-01-16 15:30:00.123456``)."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def action_outcomes(url: str, action_ids: list[int]) -> dict[int, tuple[str, float | None]]:
+    """Each of these actions' status and, once finished, when (a Unix time)."""
+    if not action_ids:
+        return {}
+    wanted = set(action_ids)
+    since = min(action_ids)
+    rows: list[tuple[int, str, datetime | str | None]]
+    query = "SELECT id, status, finished_at FROM actions WHERE id >= {}"
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            rows = conn.execute(query.format("?"), (since,)).fetchall()
+    else:
+        with psycopg.connect(_conninfo(make_url(url)), connect_timeout=10) as conn:
+            rows = conn.execute(query.format("%s"), (since,)).fetchall()
+    return {
+        action_id: (
+            status,
+            None if at is None else _as_datetime(at).replace(tzinfo=UTC).timestamp(),
+        )
+        for action_id, status, at in rows
+        if action_id in wanted
+    }

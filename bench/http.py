@@ -53,21 +53,30 @@ class Connection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
+    async def open(self) -> None:
+        """Connect now rather than on the first request."""
+        await self._connection()
+
     async def get(self, path: str) -> Response:
         return await self.request("GET", path)
 
-    async def post(self, path: str, body: Any = None) -> Response:
-        return await self.request("POST", path, body)
+    async def post(
+        self, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Response:
+        return await self.request("POST", path, body, headers)
 
     async def delete(self, path: str) -> Response:
         return await self.request("DELETE", path)
 
-    async def request(self, method: str, path: str, body: Any = None) -> Response:
-        """Send one request with an optional JSON body; a broken connection is closed and raises."""
+    async def request(
+        self, method: str, path: str, body: Any = None, extra: dict[str, str] | None = None
+    ) -> Response:
+        """Send one request with an optional JSON body and headers beyond the connection's
+        own; a broken connection is closed and raises."""
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
                 reader, writer = await self._connection()
-                writer.write(self._encode(method, path, body))
+                writer.write(self._encode(method, path, body, extra))
                 await writer.drain()
                 status, headers = await _read_head(reader)
                 content = await _read_body(reader, method, status, headers)
@@ -104,10 +113,11 @@ class Connection:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         return self._reader, self._writer
 
-    def _encode(self, method: str, path: str, body: Any) -> bytes:
+    def _encode(self, method: str, path: str, body: Any, extra: dict[str, str] | None) -> bytes:
         payload = b"" if body is None else json.dumps(body).encode()
+        headers = self._headers + "".join(f"{k}: {v}\r\n" for k, v in (extra or {}).items())
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._headers}"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{headers}"
             f"Content-Length: {len(payload)}\r\n\r\n"
         )
         return head.encode("latin-1") + payload

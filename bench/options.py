@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SCENARIOS = ("reference", "list", "detail", "errors", "power", "wake", "create")
+SCENARIOS = (
+    "reference",
+    "detail-10k",
+    "list-10k",
+    "page200-10k",
+    "list",
+    "detail",
+    "errors",
+    "power",
+    "wake",
+    "create",
+    "drain",
+    "longpoll",
+)
 """Every scenario, in the order they run (``reference`` always runs: the ratios need it)."""
+BIG_READS = ("detail-10k", "list-10k", "page200-10k")
+"""The scenarios on the 10k-server account, each run on vpsorg and on the same-work app."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +34,8 @@ class Options:
     concurrency: int
     scenarios: tuple[str, ...]
     json_path: Path | None
+    pin: bool = False
+    """Servers on core 0, the client on core 1 (the default where there are two cores)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -94,6 +112,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"a comma-separated subset of {','.join(SCENARIOS)} (reference always runs)",
     )
     p.add_argument("--json", type=Path, dest="json_path", help="also write the results here")
+    p.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2,
+        help="run each server process on core 0 and the client on core 1 (default: on with "
+        "two cores or more; the database is left to the scheduler)",
+    )
     return p
 
 
@@ -106,4 +131,5 @@ def parse(argv: list[str] | None = None) -> Options:
         concurrency=args.concurrency,
         scenarios=args.scenarios,
         json_path=args.json_path,
+        pin=args.pin,
     )

@@ -79,11 +79,14 @@ class Service:
         ready_path: str,
         workdir: Path,
         env: dict[str, str] | None = None,
+        cpu: int | None = None,
     ) -> None:
         self.name = name
         self.port = port
         self.ready_path = ready_path
         self.log_path = workdir / f"{name}.log"
+        if cpu is not None:
+            argv = ["taskset", "--cpu-list", str(cpu), *argv]  # threads and children too
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 argv,
@@ -138,6 +141,17 @@ class Service:
         finally:
             connection.close()
 
+    def resident_mb(self) -> float | None:
+        """The process's resident memory (VmRSS), in MB."""
+        try:
+            with open(f"/proc/{self.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return None
+
     def check_alive(self) -> None:
         if not self.running:
             raise BenchError(
@@ -157,19 +171,44 @@ class Service:
             self.process.wait()
 
 
-def start_reference(workdir: Path) -> Service:
+def start_reference(workdir: Path, cpu: int | None = None) -> Service:
     port = free_port()
     argv = [sys.executable, "-m", "bench.reference_app", "--port", str(port)]
     env = {**os.environ, "PYTHONPATH": _pythonpath_with_bench()}
-    return Service("reference", argv, port=port, ready_path="/", workdir=workdir, env=env)
+    return Service("reference", argv, port=port, ready_path="/", workdir=workdir, env=env, cpu=cpu)
 
 
-def start_vpsorg(env: dict[str, str], workdir: Path) -> Service:
+def start_same_work(database_url: str, workdir: Path, cpu: int | None = None) -> Service:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.same_work", "--port", str(port), "--db", database_url]
+    env = {**os.environ, "PYTHONPATH": _pythonpath_with_bench()}
+    return Service("same-work", argv, port=port, ready_path="/", workdir=workdir, env=env, cpu=cpu)
+
+
+def start_vpsorg(
+    env: dict[str, str], workdir: Path, cpu: int | None = None, *, worker: bool = True
+) -> Service:
     port = free_port()
     argv = [str(VPSORG), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if not worker:
+        argv.append("--no-worker")
     return Service(
-        "vpsorg-serve", argv, port=port, ready_path="/api/v1/openapi.json", workdir=workdir, env=env
+        "vpsorg-serve" if worker else "vpsorg-serve-no-worker",
+        argv,
+        port=port,
+        ready_path="/api/v1/openapi.json",
+        workdir=workdir,
+        env=env,
+        cpu=cpu,
     )
+
+
+def start_worker(
+    env: dict[str, str], workdir: Path, name: str, concurrency: int, cpu: int | None = None
+) -> Service:
+    """``vpsorg worker``: no port to ask, so nobody calls ``wait_until_ready`` on it."""
+    argv = [str(VPSORG), "worker", "--concurrency", str(concurrency)]
+    return Service(name, argv, port=0, ready_path="", workdir=workdir, env=env, cpu=cpu)
 
 
 def _pythonpath_with_bench() -> str:

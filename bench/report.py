@@ -145,6 +145,9 @@ def machine(options: Options, database: str) -> dict[str, Any]:
         "database": database,
         "concurrency": options.concurrency,
         "budget": f"at most {options.requests} operations or {options.duration:g} s per scenario",
+        "pinning": "each server on core 0, the client on core 1; the database unpinned"
+        if options.pin
+        else "none",
     }
 
 
@@ -199,10 +202,13 @@ def table(rows: list[Row]) -> str:
 
 def describe_machine(info: dict[str, Any]) -> str:
     load = " ".join(str(x) for x in info["load_average"])
+    if after := info.get("load_average_after"):
+        load += f" (after: {' '.join(str(x) for x in after)})"
     return "\n".join(
         [
             f"vpsorg {info['vpsorg']} benchmark, {info['date']}",
             f"machine   {info['cores']} cores ({info['cpu']}), {info['os']}, load average {load}",
+            f"pinning   {info.get('pinning', 'none')}",
             f"python    {info['python']}; uvicorn {info['uvicorn']}; fastapi {info['fastapi']}",
             f"database  {info['database']}",
             f"client    {info['client']}; {info['concurrency']} connections; {info['budget']}",

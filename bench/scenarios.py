@@ -54,7 +54,10 @@ class Scenario(ABC):
     """The result rows it records, the first being the request the scenario is named after."""
     warmup = 5
     """Unrecorded iterations per worker before measuring."""
-    on_reference = False
+    service = "vpsorg"
+    """The server it measures: ``vpsorg``, ``reference`` or ``same-work``."""
+    token: str | None = None
+    """The Bearer token its connections send; None: the fixture's account (or none at all)."""
 
     def workers(self, concurrency: int) -> int:
         return concurrency
@@ -71,7 +74,7 @@ class Scenario(ABC):
 
 class Reference(Scenario):
     name = "reference"
-    on_reference = True
+    service = "reference"
 
     def __init__(self, row: str = "reference") -> None:
         self.rows = (row,)
