@@ -24,6 +24,19 @@ from vpsorg import migrate
 from vpsorg.app import create_app
 from vpsorg.config import Settings
 
+ONCE = ("tests/realguest/", "tests/guest/")
+"""Real QEMU guests prove the driver, not the database: they run in the SQLite pass only."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--db") == "sqlite":
+        return
+    root = config.rootpath
+    once = [item for item in items if item.path.relative_to(root).as_posix().startswith(ONCE)]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = [item for item in items if item not in once]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

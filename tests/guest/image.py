@@ -10,6 +10,10 @@ Its ``/init`` prints lines on the serial console (``console=ttyS0``) that a test
   disk*), or ``vpsorg-guest: no seed found``;
 * ``vpsorg-guest: power button, shutting down`` on an ACPI power-button press (``virsh
   shutdown``, QMP ``system_powerdown``), after which it powers off and QEMU exits by itself;
+* ``vpsorg-guest: MARKER-OLD TOKEN`` if the server's disk (the virtio disk that is not the
+  seed) holds a marker an earlier boot wrote at sector 2048, then ``vpsorg-guest: MARKER-NEW
+  TOKEN`` once a fresh random token is written there and synced: a backup test restores a
+  disk and sees the backed-up token come back;
 * ``vpsorg-guest: address=ADDR/PREFIX`` and ``vpsorg-guest: route=GATEWAY`` for each address
   and default route it configured on eth0 from the seed's ``network-config`` (netplan v2 as
   vpsorg writes it: static addresses, IPv4 and IPv6, with busybox ``ip``), then
@@ -59,6 +63,8 @@ HTTPD_LINE = "vpsorg-guest: httpd up"
 INSTANCE_ID_PREFIX = "vpsorg-guest: instance-id="
 NO_SEED_LINE = "vpsorg-guest: no seed found"
 POWER_BUTTON_LINE = "vpsorg-guest: power button, shutting down"
+MARKER_OLD_PREFIX = "vpsorg-guest: MARKER-OLD "
+MARKER_NEW_PREFIX = "vpsorg-guest: MARKER-NEW "
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "vpsorg" / "test-guest"
 CACHE_ENV = "VPSORG_TEST_GUEST_CACHE"
@@ -175,6 +181,28 @@ if [ -n "$seed" ] && mount -t iso9660 -o ro "$seed" /mnt/seed && [ -f /mnt/seed/
     fi
 else
     echo "vpsorg-guest: no seed found"
+fi
+
+# A marker on the server's disk (the virtio disk that is not the seed), for the backup test:
+# print the token an earlier boot left at sector 2048, then leave a fresh random one there.
+disk=""
+for dev in /dev/vd[a-z] /dev/vd[a-z][a-z]; do
+    if [ -b "$dev" ] && [ "$dev" != "$seed" ]; then
+        disk=$dev
+        break
+    fi
+done
+if [ -n "$disk" ]; then
+    old=$(dd if="$disk" bs=512 skip=2048 count=1 2>/dev/null | tr -d '\000' \
+        | sed -n 's/^vpsorg-marker //p')
+    [ -n "$old" ] && echo "vpsorg-guest: MARKER-OLD $old"
+    new=$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
+    printf 'vpsorg-marker %s\n' "$new" \
+        | dd of="$disk" bs=512 seek=2048 conv=notrunc,sync,fsync 2>/dev/null
+    sync
+    echo "vpsorg-guest: MARKER-NEW $new"
+else
+    echo "vpsorg-guest: no disk for the marker"
 fi
 
 # The NIC, from the seed's network-config (netplan v2 as vpsorg writes it): every address
