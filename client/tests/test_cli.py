@@ -123,7 +123,7 @@ def test_server_commands(logged_in: Vps) -> None:
     assert [a["command"] for a in history] == ["reboot", "start", "stop", "create"]  # type: ignore[index, union-attr]
     assert as_json(vps("action", "list", "-o", "json"))
 
-    ok(vps("server", "delete", server_id))
+    ok(vps("server", "delete", server_id, "--yes"))
     gone = vps("server", "describe", server_id)
     assert gone.exit_code == 1
 
@@ -139,7 +139,53 @@ def test_a_failed_action_exits_non_zero(logged_in: Vps, installation: Installati
     result = vps("server", "stop", str(server_id), "--wait")
     assert result.exit_code == 1
     assert "failed" in result.stderr and "simulated failure" in result.stderr
-    ok(vps("server", "delete", str(server_id)))
+    ok(vps("server", "delete", str(server_id), "-y"))
+
+
+def test_backup_commands_and_server_delete_warns(logged_in: Vps) -> None:
+    vps = logged_in
+    created = as_json(
+        vps("server", "create", "--name", "cli-bk", "--plan", "3", "--os", "1",
+            "--location", "us-east", "--wait", "-o", "json")
+    )  # fmt: skip
+    server_id = str(created["id"])  # type: ignore[index]
+    assert as_json(vps("backup", "list", server_id, "-o", "json")) == []
+
+    snap = as_json(vps("backup", "create", "cli-bk", "--name", "snap-1", "--wait", "-o", "json"))
+    assert (snap["kind"], snap["name"], snap["status"]) == ("snapshot", "snap-1", "available")  # type: ignore[index]
+    listed = as_json(vps("backup", "list", server_id, "-o", "json"))
+    assert [(b["id"], b["kind"], b["status"]) for b in listed] == [  # type: ignore[index, union-attr]
+        (snap["id"], "snapshot", "available")  # type: ignore[index]
+    ]
+    assert "snap-1" in ok(vps("backup", "list", server_id, "-o", "table")).stdout
+    assert yaml.safe_load(ok(vps("backup", "list", server_id, "-o", "yaml")).stdout)[0]["name"]
+
+    second = as_json(vps("backup", "create", server_id, "--name", "snap-2", "-o", "json"))
+    assert second["backup"]["status"] == "creating"  # type: ignore[index]
+    assert second["action"]["command"] == "snapshot"  # type: ignore[index]
+    ok(vps("action", "wait", str(second["action"]["id"])))  # type: ignore[index]
+
+    restored = as_json(
+        vps("backup", "restore", server_id, str(snap["id"]), "--wait", "-o", "json")  # type: ignore[index]
+    )
+    assert restored["status"] == "active"  # type: ignore[index]
+    restore = as_json(vps("backup", "restore", server_id, str(snap["id"]), "-o", "json"))  # type: ignore[index]
+    assert restore["command"] == "restore"  # type: ignore[index]
+    ok(vps("action", "wait", str(restore["id"])))  # type: ignore[index]
+
+    ok(vps("backup", "delete", server_id, str(second["backup"]["id"])))  # type: ignore[index]
+    assert len(as_json(vps("backup", "list", server_id, "-o", "json"))) == 1  # type: ignore[arg-type]
+
+    refused = vps("server", "delete", server_id)  # stdin is not a terminal, no --yes
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "0 backups and 1 snapshot" in refused.stderr and "--yes" in refused.stderr
+    assert as_json(vps("server", "describe", server_id, "-o", "json"))["id"] == created["id"]  # type: ignore[index]
+
+    deleted = ok(vps("server", "delete", "cli-bk", "--yes"))
+    assert "also deletes its 0 backups and 1 snapshot" in deleted.stderr
+    assert f"Server {server_id} deleted." in deleted.stderr
+    assert vps("server", "describe", server_id).exit_code == 1
 
 
 def test_an_error_is_one_line_with_code_and_request_id(logged_in: Vps) -> None:

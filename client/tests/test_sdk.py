@@ -15,6 +15,9 @@ from vpsorg_client import (
     ActionFailed,
     ActionStatus,
     AsyncClient,
+    Backup,
+    BackupKind,
+    BackupStatus,
     Client,
     Conflict,
     InsufficientCredits,
@@ -194,6 +197,52 @@ def test_errors_carry_status_code_and_request_id(client: Client) -> None:
     client.servers.delete(server_id)
 
 
+def test_snapshot_restore_delete(client: Client) -> None:
+    server_id = new_server(client, "snap-1")
+    assert list(client.backups.list(server_id)) == []
+
+    created = client.backups.create_snapshot(server_id, name="before-upgrade")
+    assert created.backup.kind is BackupKind.SNAPSHOT
+    assert created.backup.status is BackupStatus.CREATING
+    assert created.action.command == "snapshot" and created.action.server_id == server_id
+    assert created.to_dict()["backup"]["name"] == "before-upgrade"
+    assert created.action.wait(timeout=30).status is ActionStatus.SUCCESS
+
+    [backup] = client.backups.list(server_id)
+    assert isinstance(backup, Backup) and backup.id == created.backup.id
+    assert backup.status is BackupStatus.AVAILABLE and backup.kind is BackupKind.SNAPSHOT
+    assert backup.name == "before-upgrade" and backup.size_gb >= 0
+    assert backup.created_at.tzinfo is not None
+
+    restore = client.backups.restore(server_id, backup.id)
+    assert restore.command == "restore" and not restore.finished
+    assert restore.wait(timeout=30).status is ActionStatus.SUCCESS
+    assert client.servers.get(server_id).status is ServerStatus.ACTIVE
+
+    with pytest.raises(InvalidParameters) as unknown:
+        client.backups.restore(server_id, 999999)
+    assert "backup_id" in unknown.value.errors
+
+    client.backups.delete(server_id, backup.id)
+    assert list(client.backups.list(server_id)) == []
+    with pytest.raises(NotFound):
+        client.backups.delete(server_id, backup.id)
+    client.servers.delete(server_id)
+
+
+def test_backups_list_walks_every_page(counting_client) -> None:  # type: ignore[no-untyped-def]
+    client, transport = counting_client()
+    server_id = new_server(client, "snap-pages")
+    made = [client.backups.create_snapshot(server_id, name=f"s{i}") for i in range(3)]
+    for creation in made:
+        creation.action.wait(timeout=30)
+    transport.calls.clear()
+    listed = list(client.backups.list(server_id, per_page=2))
+    assert [b.id for b in listed] == [c.backup.id for c in made]  # oldest first
+    assert len(transport.calls) == 2
+    client.servers.delete(server_id)
+
+
 def test_insufficient_credits(broke_token: str, api_url: str) -> None:
     client = Client(token=broke_token, base_url=api_url)
     with client, pytest.raises(InsufficientCredits) as refused:
@@ -244,6 +293,15 @@ async def test_async_client_covers_every_resource(api_url: str, token: str) -> N
         made = await client.tokens.create(name="async-token")
         assert made.id in {t.id async for t in client.tokens.list()}
         await client.tokens.revoke(made.id)
+
+        snapshot = await client.backups.create_snapshot(server.id, name="async-snap")
+        await snapshot.action.wait_async(timeout=30)
+        [backup] = [b async for b in client.backups.list(server.id)]
+        assert backup.status is BackupStatus.AVAILABLE
+        restore = await client.backups.restore(server.id, backup.id)
+        assert (await restore.wait_async(timeout=30)).status is ActionStatus.SUCCESS
+        await client.backups.delete(server.id, backup.id)
+        assert [b async for b in client.backups.list(server.id)] == []
 
         await client.servers.delete(server.id)
         with pytest.raises(NotFound):

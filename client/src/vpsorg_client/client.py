@@ -22,6 +22,7 @@ from vpsorg_client.resources.account import (
     Events,
 )
 from vpsorg_client.resources.actions import Actions, AsyncActions
+from vpsorg_client.resources.backups import AsyncBackups, Backups
 from vpsorg_client.resources.catalog import (
     AsyncLocations,
     AsyncOsImages,
@@ -68,6 +69,7 @@ class Client:
         self.transport = SyncTransport(settings_from(token, base_url, timeout, retry), transport)
         self.servers = Servers(self)
         self.actions = Actions(self)
+        self.backups = Backups(self)
         self.ssh_keys = SshKeys(self)
         self.plans = Plans(self)
         self.os_images = OsImages(self)
@@ -110,6 +112,7 @@ class AsyncClient:
         self.transport = AsyncTransport(settings_from(token, base_url, timeout, retry), transport)
         self.servers = AsyncServers(self)
         self.actions = AsyncActions(self)
+        self.backups = AsyncBackups(self)
         self.ssh_keys = AsyncSshKeys(self)
         self.plans = AsyncPlans(self)
         self.os_images = AsyncOsImages(self)

@@ -46,6 +46,21 @@ class ActionCommand(StrEnum):
     REBOOT = "reboot"
     DELETE = "delete"
     SUSPEND = "suspend"
+    BACKUP = "backup"
+    SNAPSHOT = "snapshot"
+    RESTORE = "restore"
+    DELETE_BACKUP = "delete_backup"
+
+
+class BackupKind(StrEnum):
+    BACKUP = "backup"  # automatic, on the server's schedule
+    SNAPSHOT = "snapshot"  # taken on demand
+
+
+class BackupStatus(StrEnum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
 
 
 class TokenScope(StrEnum):
@@ -190,6 +205,27 @@ class ServerCreation(ApiModel):
     def to_dict(self) -> dict[str, Any]:
         """As the API sent it: the server's fields with ``message`` and ``action``."""
         return {**self.server.to_dict(), "message": self.message, "action": self.action.to_dict()}
+
+
+class Backup(ApiModel):
+    """A server's automatic backup or on-demand snapshot (``kind``)."""
+
+    id: int
+    kind: BackupKind
+    name: str
+    status: BackupStatus
+    size_gb: int
+    created_at: datetime
+
+
+class SnapshotCreation(ApiModel):
+    """What a snapshot create returns: the backup (``creating``) and the action taking it."""
+
+    backup: Backup
+    action: Action
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backup": self.backup.to_dict(), "action": self.action.to_dict()}
 
 
 class Plan(ApiModel):

@@ -12,7 +12,16 @@ import typer
 from typer.core import TyperGroup
 
 from vpsorg_client import __version__
-from vpsorg_client.cli import account, action, catalog, context, server, ssh_key, token
+from vpsorg_client.cli import (
+    account,
+    action,
+    backup,
+    catalog,
+    context,
+    server,
+    ssh_key,
+    token,
+)
 from vpsorg_client.cli.common import State, stderr
 from vpsorg_client.config import ConfigError
 from vpsorg_client.errors import VpsError
@@ -44,6 +53,7 @@ app = typer.Typer(
 )
 app.add_typer(context.app, name="context")
 app.add_typer(server.app, name="server")
+app.add_typer(backup.app, name="backup")
 app.add_typer(ssh_key.app, name="ssh-key")
 app.add_typer(catalog.plans, name="plan")
 app.add_typer(catalog.images, name="os")

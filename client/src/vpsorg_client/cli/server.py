@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -18,8 +19,8 @@ from vpsorg_client.cli.common import (
     wait_with_progress,
 )
 from vpsorg_client.client import Client
-from vpsorg_client.errors import InvalidParameters, NotFound
-from vpsorg_client.models import Action, ServerStatus
+from vpsorg_client.errors import InvalidParameters, NotFound, VpsError
+from vpsorg_client.models import Action, Backup, BackupKind, ServerStatus
 
 app = typer.Typer(help="Create, inspect, change, power and delete servers.", no_args_is_help=True)
 
@@ -131,11 +132,47 @@ def update(
         show_one(changed.to_dict(), output)
 
 
+class NotConfirmed(VpsError):
+    """A destructive command was not confirmed (no terminal to ask on, or the answer no)."""
+
+    default_code = "not_confirmed"
+
+
+YesOption = Annotated[
+    bool,
+    typer.Option("--yes", "-y", "--force", "-f", help="Delete without asking for confirmation."),
+]
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def going_with(ident: int, backups: list[Backup]) -> str:
+    """What deleting the server also deletes: its backups and snapshots, counted."""
+    snapshots = sum(1 for backup in backups if backup.kind is BackupKind.SNAPSHOT)
+    automatic = len(backups) - snapshots
+    return (
+        f"Deleting server {ident} also deletes its {plural(automatic, 'backup')} "
+        f"and {plural(snapshots, 'snapshot')}."
+    )
+
+
 @app.command("delete")
-def delete(server: ServerArgument) -> None:
-    """Delete a server permanently (it cannot be undone)."""
+def delete(server: ServerArgument, yes: YesOption = False) -> None:
+    """Delete a server permanently, with its backups and snapshots (it cannot be undone).
+
+    Asks for confirmation on a terminal; without one, refuses unless --yes is given."""
     with make_client() as client:
         ident = server_id(client, server)
+        warning = going_with(ident, list(client.backups.list(ident)))
+        if not yes and not sys.stdin.isatty():
+            raise NotConfirmed(
+                f"{warning} Not deleted: stdin is not a terminal to confirm on; pass --yes."
+            )
+        stderr.print(warning, markup=False)
+        if not yes and not typer.confirm(f"Delete server {ident}?", default=False, err=True):
+            raise NotConfirmed(f"Server {ident} not deleted.")
         client.servers.delete(ident)
         stderr.print(f"Server {ident} deleted.")
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vpsorg_client._http import Request
-from vpsorg_client.models import BoundModel, ServerCreation
+from vpsorg_client.models import BoundModel, ServerCreation, SnapshotCreation
 
 if TYPE_CHECKING:
     from vpsorg_client.client import AsyncClient, Client
@@ -42,6 +42,8 @@ def bind(value: T, client: Client | AsyncClient) -> T:
         value.bind(client)
     elif isinstance(value, ServerCreation):
         value.server.bind(client)
+        value.action.bind(client)
+    elif isinstance(value, SnapshotCreation):
         value.action.bind(client)
     return value
 
