@@ -1,13 +1,15 @@
-"""Schemathesis hooks (SCHEMATHESIS_HOOKS, set by test_schemathesis.py): the two refusals of a
+"""Schemathesis hooks (SCHEMATHESIS_HOOKS, set by test_schemathesis.py): the refusals of a
 schema-valid request that no schema can foresee, each accepted only in its exact form.
 
-- ``start_server``, ``stop_server``, ``reboot_server``: the reference's own ``400 invalid_state``
-  (starting a running server). Whether it is accepted depends on the server's state.
-- ``create_server``: ``400`` naming only ``ssh_key_id`` as an unknown key. Keys belong to an
-  account; which ids the caller holds is not something one document for every account can say.
+- ``400 invalid_state`` where the answer depends on the server's state: the reference's own on
+  the power actions (starting a running server), a snapshot of a server with no disk yet, a
+  restore while an action runs or from a copy still being made.
+- ``400`` naming only a reference to something the caller may or may not hold: ``ssh_key_id`` on
+  a create (keys belong to an account), ``backup_id`` on a restore (copies belong to a server).
+  Which ids exist is not something one document for every account can say.
 
-schemathesis.toml lets the built-in ``positive_data_acceptance`` accept a 400 for these four
-operations only; this check fails every 400 there that is not one of those two.
+schemathesis.toml lets the built-in ``positive_data_acceptance`` accept a 400 for these
+operations only; this check fails every 400 there that is not one of those.
 """
 
 from __future__ import annotations
@@ -16,18 +18,24 @@ from typing import Any
 
 import schemathesis
 
-POWER_ACTIONS = {
-    "POST /api/v1/servers/{server_id}/start/",
-    "POST /api/v1/servers/{server_id}/stop/",
-    "POST /api/v1/servers/{server_id}/reboot/",
+SERVER = "/api/v1/servers/{server_id}"
+STATE_DEPENDENT = {
+    f"POST {SERVER}/start/",
+    f"POST {SERVER}/stop/",
+    f"POST {SERVER}/reboot/",
+    f"POST {SERVER}/snapshots/",
+    f"POST {SERVER}/restore/",
 }
-CREATE = "POST /api/v1/servers/"
+REFERENCES = {
+    "POST /api/v1/servers/": ("ssh_key_id", "Unknown SSH key"),
+    f"POST {SERVER}/restore/": ("backup_id", "Unknown backup"),
+}
 
 
 @schemathesis.check
 def state_dependent_refusals(ctx: Any, response: Any, case: Any) -> bool | None:
     label = case.operation.label
-    if label not in POWER_ACTIONS and label != CREATE:
+    if label not in STATE_DEPENDENT and label not in REFERENCES:
         return None
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return None
@@ -39,9 +47,10 @@ def state_dependent_refusals(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 def _expected_refusal(label: str, body: dict[str, Any]) -> bool:
-    if label in POWER_ACTIONS:
-        return body.get("code") == "invalid_state"
+    if label in STATE_DEPENDENT and body.get("code") == "invalid_state":
+        return True
+    if label not in REFERENCES:
+        return False
+    field, message = REFERENCES[label]
     errors = body.get("errors") or {}
-    return set(errors) == {"ssh_key_id"} and all(
-        message.startswith("Unknown SSH key") for message in errors["ssh_key_id"]
-    )
+    return set(errors) == {field} and all(text.startswith(message) for text in errors[field])
