@@ -20,7 +20,7 @@ ERROR_DESCRIPTIONS = {
     400: "Bad request: invalid parameters or a state that does not allow this",
     401: "Unauthorized: invalid or missing API token",
     402: "Payment required: insufficient credits, or the account is suspended",
-    403: "Forbidden: an account limit would be exceeded",
+    403: "Forbidden: a read-only token (insufficient_scope), or an account limit",
     404: "Not found",
     409: "Conflict: it already exists, or a request with this Idempotency-Key is in progress",
     413: "Request body too large",

@@ -2,8 +2,9 @@
 
 Routes list the errors of their own logic (``api.error_responses``). The layers around every
 route add more, and this module documents them on each operation they reach: 400 (an unknown
-query parameter, a Host that is not allowed), 401 (any operation with BearerAuth), 409 (an
-``Idempotency-Key`` still in progress), 413 and 415 (bodies), 429 (rate limits, when on).
+query parameter, a Host that is not allowed), 401 (any operation with BearerAuth), 403 (a change
+asked with a read token), 409 (an ``Idempotency-Key`` still in progress), 413 and 415 (bodies),
+429 (rate limits, when on).
 FastAPI's 422 is dropped: validation errors are 400 with ErrorBody here. And the models'
 examples are put back as pydantic wrote them: FastAPI drops every null from the document,
 ``"ip_address": null`` in an example too.
@@ -26,7 +27,7 @@ from pydantic import BaseModel
 
 from vpsorg.api import ERROR_DESCRIPTIONS
 from vpsorg.catalog import repository as catalog
-from vpsorg.deps import DbSession
+from vpsorg.deps import READ_METHODS, DbSession
 from vpsorg.idempotency.service import METHODS as IDEMPOTENT_METHODS
 from vpsorg.middleware import BODY_METHODS
 
@@ -157,6 +158,8 @@ def cross_cutting_errors(method: str, authenticated: bool, rate_limited: bool) -
     codes = [400]  # api.strict_query and middleware.RequestGuard's Host check
     if authenticated:
         codes.append(401)
+    if authenticated and method not in READ_METHODS:
+        codes.append(403)  # deps: a read token may not change anything
     if method in IDEMPOTENT_METHODS:
         codes.append(409)
     if method in BODY_METHODS:

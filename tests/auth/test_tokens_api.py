@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
 
 import pytest
@@ -150,3 +151,27 @@ def test_access_logs_blank_tokens_in_query_strings():
     RedactTokens().filter(record)
     assert "abcdefgh" not in record.getMessage()
     assert "token=vps_[redacted]" in record.getMessage()
+
+
+async def test_every_change_in_the_document_is_403_for_a_read_token_and_says_so(
+    client, user, factory
+):
+    """Driven by the OpenAPI document, so a new write route is covered the day it is added."""
+    server = await factory.server(user, wait=None)
+    reader = _bearer((await _mint(client, user, scope="read"))["token"])
+    document = (await client.get("/api/v1/openapi.json")).json()
+
+    changes = [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method not in ("get", "head")
+    ]
+    assert len(changes) >= 12
+    for method, path, operation in changes:
+        assert "403" in operation["responses"], (method, path)
+        url = re.sub(r"\{[a-z_]+\}", "1", path.replace("{server_id}", str(server["id"])))
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        response = await client.request(method, url, json=body, headers=reader)
+        assert response.status_code == 403, (method, url, response.text)
+        assert response.json()["code"] == "insufficient_scope"
