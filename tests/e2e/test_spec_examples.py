@@ -1,4 +1,4 @@
-"""Every request example of shared/spec/servers-api.md, sent over TCP as its cURL line sends it.
+"""Every request example of docs/servers-api.md, sent over TCP as its cURL line sends it.
 
 Each request carries exactly the example's headers (``Authorization: Bearer ...`` and
 ``Content-Type: application/json``, even on GET and DELETE) and, where there is one, the

@@ -1,4 +1,4 @@
-"""The nine endpoints of shared/spec/servers-api.md. Routes parse, call a service, render."""
+"""The nine endpoints of docs/servers-api.md. Routes parse, call a service, render."""
 
 from __future__ import annotations
 

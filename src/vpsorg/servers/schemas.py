@@ -1,4 +1,4 @@
-"""Request and response bodies of the servers API (shared/spec/servers-api.md)."""
+"""Request and response bodies of the servers API (docs/servers-api.md)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
-# Examples from shared/spec/servers-api.md, completed with the fields vpsorg adds.
+# Examples from docs/servers-api.md, completed with the fields vpsorg adds.
 _PLAN_1 = {"id": 1, "name": "Standard VPS", "vcpus": 2, "memory": 4096, "storage": 80}
 _UBUNTU = {"id": 5, "name": "Ubuntu 22.04 LTS"}
 _SUMMARY_EXAMPLE = {
