@@ -7,7 +7,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,3 +34,11 @@ def revision(database_url: str, message: str) -> None:
 def head_revisions() -> frozenset[str]:
     """The revisions a database fully migrated by this version of vpsorg is at."""
     return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+async def schema_revisions(connection: AsyncConnection) -> frozenset[str]:
+    """The revisions the database is at: empty when it was never migrated."""
+    heads = await connection.run_sync(
+        lambda sync: MigrationContext.configure(sync).get_current_heads()
+    )
+    return frozenset(heads)

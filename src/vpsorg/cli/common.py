@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from vpsorg import logs
+from vpsorg import logs, migrate
 from vpsorg.clock import isoformat
 from vpsorg.config import Settings, async_database_url, get_settings
 from vpsorg.db import (
@@ -73,17 +73,13 @@ def in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from vpsorg.errors import ApiError
 
     configured = settings()
-    _require_sqlite_file(configured.database_url)
 
     async def main() -> T:
-        engine = create_engine(configured.database_url)
-        try:
-            async with engine.connect() as connection:
-                await _require_migrated(connection)
-            async with transaction(session_factory(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
+        async with (
+            _migrated_engine(configured) as engine,
+            transaction(session_factory(engine)) as session,
+        ):
+            return await work(session)
 
     try:
         return asyncio.run(main())
@@ -96,15 +92,10 @@ def in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 def require_migrated_database(configured: Settings) -> None:
     """What ``in_transaction`` checks first, for a command that opens its own engine."""
-    _require_sqlite_file(configured.database_url)
 
     async def check() -> None:
-        engine = create_engine(configured.database_url)
-        try:
-            async with engine.connect() as connection:
-                await _require_migrated(connection)
-        finally:
-            await engine.dispose()
+        async with _migrated_engine(configured):
+            pass
 
     try:
         asyncio.run(check())
@@ -120,19 +111,22 @@ def _require_sqlite_file(url: str) -> None:
         fail(f"database {parsed.database} does not exist: {UPGRADE_HINT} to create it")
 
 
-async def _require_migrated(connection: AsyncConnection) -> None:
-    from vpsorg import migrate
-
-    def has_version_table(sync: Any) -> bool:
-        return bool(inspect(sync).has_table("alembic_version"))
-
-    if not await connection.run_sync(has_version_table):
-        fail(f"the database is not migrated: {UPGRADE_HINT}")
-    query = select(text("version_num")).select_from(text("alembic_version"))
-    versions = frozenset((await connection.scalars(query)).all())
-    if versions != migrate.head_revisions():
-        current = ", ".join(sorted(versions)) or "none"
-        fail(f"the database schema ({current}) is not this version's: {UPGRADE_HINT}")
+@asynccontextmanager
+async def _migrated_engine(configured: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the configured database, once it is known to exist and be migrated."""
+    _require_sqlite_file(configured.database_url)
+    engine = create_engine(configured.database_url)
+    try:
+        async with engine.connect() as connection:
+            versions = await migrate.schema_revisions(connection)
+        if not versions:
+            fail(f"the database is not migrated: {UPGRADE_HINT}")
+        if versions != migrate.head_revisions():
+            current = ", ".join(sorted(versions))
+            fail(f"the database schema ({current}) is not this version's: {UPGRADE_HINT}")
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 def _first_line(exc: BaseException) -> str:

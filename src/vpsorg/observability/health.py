@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING
@@ -24,8 +23,6 @@ from vpsorg.observability import repository
 if TYPE_CHECKING:
     from vpsorg.actions.worker import Worker
     from vpsorg.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 2.0
 """Seconds the database checks may take: probes of load balancers time out in a few."""
@@ -53,11 +50,7 @@ async def _database(runtime: Runtime) -> list[Check]:
         async with asyncio.timeout(READY_TIMEOUT):
             async with transaction(runtime.read_sessions) as session:
                 await repository.ping(session)
-                try:
-                    revisions = await repository.schema_revisions(session)
-                except Exception as exc:  # reachable, but never migrated
-                    revisions = frozenset()
-                    log.debug("readiness: no schema revision: %s", exc)
+                revisions = await migrate.schema_revisions(await session.connection())
     except TimeoutError:
         return [Check("database", f"no answer within {READY_TIMEOUT:g} s")]
     except Exception as exc:
