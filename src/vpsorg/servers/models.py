@@ -48,7 +48,10 @@ BUSY_STATUSES = (
 
 class Server(Base):
     __tablename__ = "servers"
-    __table_args__ = (Index("ix_servers_account_status", "account_id", "status"),)
+    __table_args__ = (
+        Index("ix_servers_account_status", "account_id", "status"),
+        Index("ix_servers_account_id_id", "account_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
