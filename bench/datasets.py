@@ -101,12 +101,15 @@ def load(spec: Spec, database_url: str, env: dict[str, str], workdir: Path) -> D
 def _machine_specs(conn: Connection, server_ids: list[int]) -> list[MachineSpec]:
     """What the worker would have asked the simulator to build for each server."""
     from vpsorg.catalog.models import OperatingSystem, Plan
+    from vpsorg.hosts.models import Host
     from vpsorg.servers.models import Server
 
     servers, plans, systems = Server.__table__, Plan.__table__, OperatingSystem.__table__
+    hosts = Host.__table__
     rows = conn.execute(
         select(
             servers.c.id,
+            hosts.c.uri,
             servers.c.name,
             servers.c.hostname,
             servers.c.ipv4_address,
@@ -118,6 +121,7 @@ def _machine_specs(conn: Connection, server_ids: list[int]) -> list[MachineSpec]
         )
         .join(plans, plans.c.id == servers.c.plan_id)
         .join(systems, systems.c.id == servers.c.os_id)
+        .outerjoin(hosts, hosts.c.id == servers.c.host_id)
         .where(servers.c.id.in_(server_ids))
     )
     return [
@@ -130,6 +134,7 @@ def _machine_specs(conn: Connection, server_ids: list[int]) -> list[MachineSpec]
             os_slug=row.slug,
             ipv4_address=row.ipv4_address,
             ipv6_address=row.ipv6_address,
+            host_uri=row.uri,
         )
         for row in rows
     ]

@@ -106,3 +106,15 @@ def test_hosts_audit_lists_machines_no_server_owns(installation: Installation) -
     assert clean.stdout == "every host matches the database\n"
     assert found.stdout == "(default): machine hand-made (stopped) belongs to no server\n"
     assert stray.exists()
+
+
+def test_hosts_audit_reports_a_machine_only_on_its_own_host(installation: Installation) -> None:
+    for name in ("kvm1", "kvm2"):
+        installation.run("hosts", "add", name, "--location", "us-west", "--uri", f"test:///{name}")
+    stray = installation.simulator_dir / "machines" / "hand-made.json"
+    stray.parent.mkdir(parents=True)
+    stray.write_text('{"spec": {"host_uri": "test:///kvm2"}, "state": "running"}')
+
+    found = installation.run("hosts", "audit")
+
+    assert found.stdout == "kvm2: machine hand-made (running) belongs to no server\n"

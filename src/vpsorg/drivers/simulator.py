@@ -187,10 +187,12 @@ class SimulatorDriver(Driver):
         return Usage(cpu, memory, disk, network)
 
     async def machines(self, *, host_uri: str | None = None) -> dict[str, MachineState]:
+        """The machines placed on ``host_uri`` (their spec's host; None is the default host):
+        one state directory holds every simulated host, as one libvirt URI holds one host."""
         found: dict[str, MachineState] = {}
         for path in sorted((self.state_dir / "machines").glob("*.json")):
             record = self._read(path.stem)
-            if record is not None:
+            if record is not None and record["spec"].get("host_uri") == host_uri:
                 found[path.stem] = MachineState(record["state"])
         return found
 

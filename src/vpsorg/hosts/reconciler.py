@@ -81,9 +81,6 @@ class Reconciler:
     async def run(self, *, correct: bool = True) -> list[Finding]:
         """Compare every host with the database; correct statuses unless ``correct`` is off."""
         hosts, known = await self._snapshot()
-        # A driver may list one host's machines on another (the simulator keeps them all in
-        # one place): a machine a server owns on another host is that host's, not a stranger.
-        owned = {name for machines in known.values() for name in machines}
         findings: list[Finding] = []
         for label, uri in hosts:
             try:
@@ -92,9 +89,7 @@ class Reconciler:
             except DriverError as exc:
                 log.warning("reconciler: cannot list machines on %s: %s", label, exc)
                 continue
-            here = known.get(label, {})
-            machines = {n: s for n, s in machines.items() if n in here or n not in owned}
-            findings += await self._compare(label, machines, here, correct)
+            findings += await self._compare(label, machines, known.get(label, {}), correct)
         return findings
 
     async def _snapshot(self) -> tuple[list[tuple[str, str | None]], dict[str, dict[str, _Known]]]:
