@@ -1,8 +1,16 @@
-"""Counting requests against limits, in memory or in Redis, with the `limits` library.
+"""Counting requests against limits, in memory or in Redis.
 
-The strategy is the moving window: a limit of N per minute admits at most N requests in
-any 60 seconds, and a refused request is not recorded, so a client that keeps retrying is
-let in again as soon as its oldest request ages out (README, "Rate limits", says why).
+The strategy is the sliding window counter (Cloudflare's; `limits`' "sliding-window-counter"):
+each key keeps two counts, this fixed window's and the previous one's, and a request is
+admitted while ``previous * (share of the previous window still inside the last W seconds) +
+current`` is under the limit. It approximates the moving window (at most N requests in any W
+seconds) without a timestamp per request: two counters a key, and the same few operations
+whatever the limit. A refused request is not counted, so a client that keeps retrying is let in
+as soon as ``Retry-After`` says (README, "Rate limits").
+
+In Redis the counts are `limits`' (atomic Lua, shared by every process); in memory they are a
+dict of this module's, with the same arithmetic: `limits`' own memory storage cost about 17 us
+a key per request (locks, tasks, key strings), the dict about 2.
 
 If the storage fails (Redis down or slow), requests are let through: the limits are a
 guard against abuse, and an outage of the guard must not become an outage of the API.
@@ -16,17 +24,18 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.storage import RedisStorage
 from limits.errors import StorageError
 
 from vpsorg.config import Settings
 
 log = logging.getLogger(__name__)
 
+_PAST = 0.001
+"""A reset time is this much past the moment the count equals the limit, so it is below it."""
 REDIS_TIMEOUT = 0.5
 """Seconds a request waits for Redis before it is let through unlimited."""
 RETRY_INTERVAL = 5.0
@@ -63,23 +72,141 @@ class _Key:
     kind: str
     identity: str
 
+    @property
+    def name(self) -> str:
+        """The key's name in Redis."""
+        return self.item.key_for(self.kind, self.identity)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One key's counts at ``now``: the previous fixed window's, how long until that window
+    slides out entirely, and the current one's."""
+
+    previous: int
+    previous_ttl: float
+    current: int
+    now: float
+
+    def weighted(self, expiry: int) -> float:
+        return self.previous * self.previous_ttl / expiry + self.current
+
+    def quota(self, key: _Key) -> Quota:
+        """What is left of ``key``'s limit, and when a spent request is given back: when the
+        weighted count next falls below the limit (refused) or one below where it is now."""
+        amount, expiry = key.item.amount, key.item.get_expiry()
+        weighted = self.weighted(expiry)
+        remaining = max(0, amount - math.floor(weighted))
+        target = amount if weighted >= amount else math.floor(weighted)
+        return Quota(key.item, key.kind, remaining, self.now + self._seconds_below(target, expiry))
+
+    def _seconds_below(self, target: float, expiry: int) -> float:
+        """Seconds until the weighted count is below ``target``, the counts being what they are
+        (a millisecond past the moment it equals it, so that at the time given it is below)."""
+        if target <= 0 or self.weighted(expiry) < target:
+            return 0.0
+        into_window = self.now % expiry
+        if self.previous and self.current < target:
+            # The previous window's share shrinks through this one.
+            reached = expiry * (1 - (target - self.current) / self.previous)
+            return max(0.0, reached - into_window) + _PAST
+        # Only in the next window, as this one's count slides out in turn.
+        return (expiry - into_window) + expiry * (1 - target / self.current) + _PAST
+
+
+
+class Counts(Protocol):
+    """Where the sliding windows' counts live."""
+
+    async def hit(self, key: _Key) -> bool:
+        """Count one request against ``key`` unless it is over its limit; whether it counted."""
+
+    async def window(self, key: _Key) -> Window: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryCounts:
+    """The counts in this process's memory: exact for one process."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        # (kind, identity, limit, window in seconds, the window's index): its count
+        self._counts: dict[tuple[str, str, int, int, int], int] = {}
+        self._sweep_at = 0.0
+
+    async def hit(self, key: _Key) -> bool:
+        window = self._window(key)
+        if math.floor(window.weighted(key.item.get_expiry())) + 1 > key.item.amount:
+            return False
+        expiry = key.item.get_expiry()
+        self._counts[(*_slot(key), expiry, int(window.now // expiry))] = window.current + 1
+        return True
+
+    async def window(self, key: _Key) -> Window:
+        return self._window(key)
+
+    async def close(self) -> None:
+        self._counts.clear()
+
+    def _window(self, key: _Key) -> Window:
+        now = self.clock()
+        expiry = key.item.get_expiry()
+        index = int(now // expiry)
+        if now >= self._sweep_at:
+            self._sweep(now)
+        slot = _slot(key)
+        previous = self._counts.get((*slot, expiry, index - 1), 0)
+        current = self._counts.get((*slot, expiry, index), 0)
+        return Window(previous, expiry - now % expiry if previous else 0.0, current, now)
+
+    def _sweep(self, now: float) -> None:
+        """Forget windows too old to weigh (a minute at most between sweeps)."""
+        self._sweep_at = now + 60
+        self._counts = {
+            key: count for key, count in self._counts.items() if key[4] >= int(now // key[3]) - 1
+        }
+
+
+def _slot(key: _Key) -> tuple[str, str, int]:
+    return key.kind, key.identity, key.item.amount
+
+
+class RedisCounts:
+    """The counts in Redis, through `limits`' atomic sliding-window scripts: shared by every
+    process that uses the same Redis and key prefix."""
+
+    def __init__(self, storage: RedisStorage, close: Callable[[], Awaitable[None]]) -> None:
+        self.storage = storage
+        self._close = close
+
+    async def hit(self, key: _Key) -> bool:
+        return await self.storage.acquire_sliding_window_entry(
+            key.name, key.item.amount, key.item.get_expiry()
+        )
+
+    async def window(self, key: _Key) -> Window:
+        previous, previous_ttl, current, _ = await self.storage.get_sliding_window(
+            key.name, key.item.get_expiry()
+        )
+        return Window(previous, previous_ttl, current, time.time())
+
+    async def close(self) -> None:
+        await self._close()
+
 
 class Limiter:
-    """Per-address and per-token limits over one storage."""
+    """Per-address and per-token limits over one store of counts."""
 
     def __init__(
         self,
-        storage: Storage,
+        counts: Counts,
         address_limits: list[RateLimitItem],
         token_limits: list[RateLimitItem],
-        *,
-        close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.storage = storage
-        self.strategy = MovingWindowRateLimiter(storage)
+        self.counts = counts
         self.address_limits = address_limits
         self.token_limits = token_limits
-        self._close = close
         self._resting_until = 0.0
         self._next_warning = 0.0
         self._failing = False
@@ -91,7 +218,7 @@ class Limiter:
         if not address_limits and not token_limits:
             return None
         if settings.redis_url is None:
-            return cls(MemoryStorage(), address_limits, token_limits)
+            return cls(MemoryCounts(), address_limits, token_limits)
         import redis.asyncio
 
         pool = redis.asyncio.ConnectionPool.from_url(
@@ -109,13 +236,10 @@ class Limiter:
             wrap_exceptions=True,
             **options,
         )
-        return cls(storage, address_limits, token_limits, close=pool.aclose)
+        return cls(RedisCounts(storage, pool.aclose), address_limits, token_limits)
 
     async def close(self) -> None:
-        if isinstance(self.storage, MemoryStorage) and self.storage.timer is not None:
-            self.storage.timer.cancel()
-        if self._close is not None:
-            await self._close()
+        await self.counts.close()
 
     async def check(self, address: str, token_digest: str | None) -> Verdict | None:
         """Count one request from ``address`` (and with the token, when it has one).
@@ -145,15 +269,15 @@ class Limiter:
         # Shortest window first (config sorts them): a request refused by the minute's
         # limit is not recorded against the hour's.
         for key in keys:
-            if not await self.strategy.hit(key.item, key.kind, key.identity):
-                return Verdict(False, await self._quota(key))
-        quotas = await asyncio.gather(*(self._quota(key) for key in keys))
+            if not await self.counts.hit(key):
+                return Verdict(False, (await self.counts.window(key)).quota(key))
+        if isinstance(self.counts, MemoryCounts):
+            windows = [await self.counts.window(key) for key in keys]
+        else:  # round trips to Redis: at once
+            windows = await asyncio.gather(*(self.counts.window(key) for key in keys))
+        quotas = [window.quota(key) for window, key in zip(windows, keys, strict=True)]
         tightest = min(quotas, key=lambda quota: (quota.remaining, -quota.reset_at))
         return Verdict(True, tightest)
-
-    async def _quota(self, key: _Key) -> Quota:
-        stats = await self.strategy.get_window_stats(key.item, key.kind, key.identity)
-        return Quota(key.item, key.kind, max(0, stats.remaining), stats.reset_time)
 
     def _failed(self, exc: Exception) -> None:
         now = time.monotonic()
