@@ -90,8 +90,12 @@ def load(spec: Spec, database_url: str, env: dict[str, str], workdir: Path) -> D
         with engine.begin() as conn:
             tokens, server_ids = _insert(conn, spec)
             machines = _machine_specs(conn, [i for ids in server_ids for i in ids])
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("ANALYZE"))  # as autovacuum would, soon after a bulk load
+        if engine.dialect.name == "postgresql":
+            # As autovacuum would, soon after a bulk load (PostgreSQL 13+ vacuums after
+            # inserts too): statistics, and the visibility map that lets a count or a deep
+            # page read an index alone.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
     finally:
         engine.dispose()
     asyncio.run(_build_machines(Path(env["VPSORG_SIMULATOR_STATE_DIR"]), machines))

@@ -135,3 +135,54 @@ async def test_on_postgresql_read_only_transactions_refuse_writes(app, user, dat
             await session.execute(update(Account).values(name=Account.name))
     async with transaction(runtime.sessions) as session:
         assert await session.scalar(text("SHOW transaction_read_only")) == "off"
+
+
+async def test_the_hot_reads_send_one_statement_and_no_begin(app, client, user, factory, databases):
+    """A server's detail is one statement (the token checked in it); the list two."""
+    server = await factory.server(user, wait=None)
+    statements: list[str] = []
+
+    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        keyword = statement.split(None, 1)[0].upper()
+        if keyword != "BEGIN":  # SQLite's deferred BEGIN, in the process: no round trip
+            statements.append(keyword)
+
+    from vpsorg import db
+
+    engine = db._statement_engine(app.state.runtime.read_engine)
+    watched = engine if databases.is_postgres else app.state.runtime.read_engine
+    event.listen(watched.sync_engine, "before_cursor_execute", _record)
+    response = await client.get(f"/api/v1/servers/{server['id']}/", headers=user.headers)
+    assert response.status_code == 200
+    assert statements == ["SELECT"]
+    statements.clear()
+    assert (await client.get("/api/v1/servers/", headers=user.headers)).status_code == 200
+    assert statements == ["SELECT", "SELECT"]
+    if databases.is_postgres:  # autocommit: no BEGIN, no COMMIT (SQLite's BEGIN is in-process)
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            raw = await connection.get_raw_connection()
+            assert raw.driver_connection is not None
+            assert not raw.driver_connection.is_in_transaction()
+
+
+async def test_a_connection_idle_past_its_ping_is_replaced_if_dead(
+    databases, settings, monkeypatch
+):
+    if not databases.is_postgres:
+        pytest.skip("PostgreSQL's connections")
+    from vpsorg import db
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        other = create_engine(settings.database_url)
+        async with other.connect() as killer:
+            await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await other.dispose()
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        async with engine.connect() as connection:  # pinged, found dead, reconnected
+            assert await connection.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await engine.dispose()

@@ -73,9 +73,12 @@ PageT = TypeVar("PageT", bound=Page)
 _query_names: dict[int, frozenset[str]] = {}
 
 
-def strict_query(request: Request) -> None:
+async def strict_query(request: Request) -> None:
     """Unknown query parameters are a 400, as unknown body fields are, and no query value may
-    hold control characters. An app-wide dependency: it sees the route that matched."""
+    hold control characters. An app-wide dependency: it sees the route that matched.
+
+    ``async`` though it never awaits: FastAPI runs a plain ``def`` dependency in a thread,
+    and handing every request to a thread and back cost more than the check itself."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

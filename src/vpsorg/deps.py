@@ -10,7 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import logs
 from vpsorg.accounts.models import Account
-from vpsorg.auth.tokens import Credential, find_credential
+from vpsorg.auth.models import ApiToken
+from vpsorg.auth.tokens import (
+    Caller,
+    Credential,
+    due_for_last_used,
+    find_caller,
+    find_credential,
+    token_hash_of,
+)
+from vpsorg.clock import utcnow
+from vpsorg.db import single_statement_reads
 from vpsorg.errors import InsufficientScope, NotAuthenticated
 
 if TYPE_CHECKING:
@@ -80,20 +90,60 @@ async def _current_account_briefly(request: Request) -> Account:
         return (await authenticate(request, session)).account
 
 
-async def authenticate(request: Request, session: AsyncSession) -> Credential:
-    """The Bearer token's account and token, or 401; notes the token's use (see runtime)."""
+UNKNOWN_TOKEN = "Invalid, expired or revoked API token."
+
+
+def bearer_token(request: Request) -> str:
+    """The token of the ``Authorization: Bearer`` header, or 401 when there is none."""
     header = request.headers.get("authorization")
     if not header:
         raise NotAuthenticated("Authentication credentials were not provided.")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Use 'Authorization: Bearer YOUR_API_TOKEN'.")
-    credential = await find_credential(session, token.strip())
+    return token.strip()
+
+
+def bearer_token_hash(request: Request) -> str:
+    """The stored hash of the Bearer token, or 401 for a token that cannot be one of ours."""
+    token_hash = token_hash_of(bearer_token(request))
+    if token_hash is None:
+        raise NotAuthenticated(UNKNOWN_TOKEN)
+    return token_hash
+
+
+async def authenticate(request: Request, session: AsyncSession) -> Credential:
+    """The Bearer token's account and token, or 401; notes the token's use (see runtime)."""
+    credential = await find_credential(session, bearer_token(request))
     if credential is None:
-        raise NotAuthenticated("Invalid, expired or revoked API token.")
+        raise NotAuthenticated(UNKNOWN_TOKEN)
     request.app.state.runtime.note_token_use(credential.token)
     logs.note_account(credential.account.id)
     return credential
+
+
+def note_caller(request: Request, caller: Caller | None) -> Caller:
+    """A read's caller found (by a statement of its own or joined into the read), or 401.
+
+    Notes the token's use as ``authenticate`` does; a read only ever needs scope 'read'.
+    """
+    if caller is None:
+        raise NotAuthenticated(UNKNOWN_TOKEN)
+    if due_for_last_used(caller, utcnow()):
+        token = ApiToken(id=caller.token_id, last_used_at=caller.last_used_at)
+        request.app.state.runtime.note_token_use(token)
+    logs.note_account(caller.account_id)
+    return caller
+
+
+async def _reading_caller(request: Request) -> Caller:
+    """The caller of a read, in one statement outside any transaction (no ORM session)."""
+    token_hash = bearer_token_hash(request)
+    runtime: Runtime = request.app.state.runtime
+    caller = await single_statement_reads(
+        runtime.read_engine, lambda connection: find_caller(connection, token_hash)
+    )
+    return note_caller(request, caller)
 
 
 CurrentCredential = Annotated[Credential, Depends(_current_credential)]
@@ -101,3 +151,6 @@ CurrentCredential = Annotated[Credential, Depends(_current_credential)]
 CurrentAccount = Annotated[Account, Depends(_current_account)]
 BrieflyAuthenticatedAccount = Annotated[Account, Depends(_current_account_briefly)]
 """Like CurrentAccount, but holds no database connection for the rest of the request."""
+ReadingCaller = Annotated[Caller, Depends(_reading_caller)]
+"""The caller of a GET that reads with statements of its own (see ``single_statement_reads``):
+authenticated as CurrentAccount is, in one statement, with no session or transaction."""

@@ -222,15 +222,18 @@ async def test_a_500_carries_a_request_id_and_is_logged_with_it(client, app, use
     async def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    app.state.runtime.driver.state = broken  # not reached by GET; break a route instead
-    from vpsorg.servers import service
+    def broken_read(*_args, **_kwargs):
+        raise RuntimeError("boom")
 
-    original = service.get_server
-    service.get_server = broken  # type: ignore[assignment]
+    app.state.runtime.driver.state = broken  # not reached by GET; break a route instead
+    from vpsorg.servers import repository
+
+    original = repository.get_owned_view
+    repository.get_owned_view = broken_read  # type: ignore[assignment]
     try:
         response = await client.get("/api/v1/servers/1/", headers=user.headers)
     finally:
-        service.get_server = original  # type: ignore[assignment]
+        repository.get_owned_view = original  # type: ignore[assignment]
     body = _error(response, 500, "internal_error")
     request_id = response.headers["x-request-id"]
     assert body["detail"] == "Internal server error."
@@ -267,7 +270,9 @@ async def test_links_are_built_from_the_public_url_when_set(app, client, user, f
         page = (await client.get("/api/v1/servers/?per_page=2", headers=user.headers)).json()
     finally:
         app.state.settings.public_url = None
-    assert page["next"] == "https://api.example.com/api/v1/servers/?page=2&per_page=2"
+    assert page["next"].startswith(
+        "https://api.example.com/api/v1/servers/?page=2&per_page=2&cursor="
+    )
 
 
 # -- what Schemathesis found: schema-valid requests that were refused --------------------

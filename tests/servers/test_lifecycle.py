@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.factories import SERVER
+from vpsorg.servers.schemas import encode_cursor
 
 SUMMARY_FIELDS = {"id", "name", "hostname", "status", "ip_address", "location", "plan", "os",
                   "created_at", "updated_at"}  # fmt: skip
@@ -110,14 +111,15 @@ async def test_list_rejects_unknown_status_and_location(client, user):
 
 async def test_pagination_links(client, factory):
     user = await factory.account(credits=1000)
-    for n in range(5):
-        await factory.server(user, name=f"s{n}", wait=None)
+    ids = [(await factory.server(user, name=f"s{n}", wait=None))["id"] for n in range(5)]
 
     first = (await client.get("/api/v1/servers/?per_page=2", headers=user.headers)).json()
     assert first["count"] == 5
     assert [s["name"] for s in first["results"]] == ["s0", "s1"]
     assert first["previous"] is None
-    assert first["next"] == "http://testserver/api/v1/servers/?page=2&per_page=2"
+    assert first["next"] == (
+        f"http://testserver/api/v1/servers/?page=2&per_page=2&cursor={encode_cursor(ids[1])}"
+    )
 
     last = (await client.get("/api/v1/servers/?per_page=2&page=3", headers=user.headers)).json()
     assert [s["name"] for s in last["results"]] == ["s4"]

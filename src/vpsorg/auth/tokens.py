@@ -8,8 +8,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
@@ -62,26 +63,75 @@ async def create_token(
     return row, token
 
 
+def token_hash_of(token: str) -> str | None:
+    """The stored hash of a token of the right shape; None for anything else (never looked up)."""
+    return hash_token(token) if TOKEN_PATTERN.fullmatch(token) else None
+
+
+def is_live() -> tuple[ColumnElement[bool], ...]:
+    """The token named by the ``token_hash`` parameter, not revoked, not expired at ``now``.
+
+    With bind parameters, so a statement built once from it is compiled once. Every request
+    asks it of the database: a revoked token stops working at once.
+    """
+    return (
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
+    )
+
+
+CALLER_COLUMNS = (
+    ApiToken.id.label("token_id"),
+    ApiToken.account_id.label("token_account_id"),
+    ApiToken.scope.label("token_scope"),
+    ApiToken.last_used_at.label("token_last_used_at"),
+)
+"""What a read needs of its caller's token; joined into other statements (see servers)."""
+
+_LIVE_TOKEN = select(*CALLER_COLUMNS).where(*is_live())
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as a read sees it: the account id and the token, without ORM objects."""
+
+    account_id: int
+    token_id: int
+    scope: str
+    last_used_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row[*tuple[Any, ...]]) -> Caller:
+        r = row._mapping
+        return cls(r["token_account_id"], r["token_id"], r["token_scope"], r["token_last_used_at"])
+
+
+def find_caller(connection: Connection, token_hash: str) -> Caller | None:
+    """The live token's caller, in one statement (no ORM, no transaction needed; see
+    ``db.single_statement_reads``)."""
+    row = connection.execute(_LIVE_TOKEN, {"token_hash": token_hash, "now": utcnow()}).first()
+    return None if row is None else Caller.from_row(row)
+
+
 async def find_credential(session: AsyncSession, token: str) -> Credential | None:
     """The account and token of a live (not revoked, not expired) token; one query, as every
     request asks it."""
-    if not TOKEN_PATTERN.fullmatch(token):
+    token_hash = token_hash_of(token)
+    if token_hash is None:
         return None
     row = (
         await session.execute(
             select(Account, ApiToken)
             .join(ApiToken, ApiToken.account_id == Account.id)
-            .where(
-                ApiToken.token_hash == hash_token(token),
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
-            )
+            .where(*is_live()),
+            {"token_hash": token_hash, "now": utcnow()},
         )
     ).one_or_none()
     return None if row is None else Credential(row[0], row[1])
 
 
-def due_for_last_used(token: ApiToken, now: datetime) -> bool:
+def due_for_last_used(token: ApiToken | Caller, now: datetime) -> bool:
     return token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY
 
 

@@ -51,6 +51,10 @@ def serve(
         create_app(settings),
         host=host,
         port=port,
+        # httptools and uvloop (dependencies since issue 12) when importable, else h11 and
+        # asyncio (pyproject.toml says why); "auto" is the default, spelled out to be found.
+        http="auto",
+        loop="auto",
         log_level=settings.log_level,
         # uvicorn's loggers go through vpsorg.logs' formatter; vpsorg.access writes the one
         # access line per request (with route, account, status, duration), so uvicorn's is off.

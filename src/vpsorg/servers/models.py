@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -50,7 +51,14 @@ class Server(Base):
     __tablename__ = "servers"
     __table_args__ = (
         Index("ix_servers_account_status", "account_id", "status"),
-        Index("ix_servers_account_id_id", "account_id", "id"),
+        # Live servers by id: an account's list, its count and its deep pages (the index alone).
+        Index(
+            "ix_servers_account_id_id",
+            "account_id",
+            "id",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.auth.models import ApiToken
+from vpsorg.auth.tokens import CALLER_COLUMNS, Caller, is_live
+from vpsorg.catalog.models import OperatingSystem, Plan
 from vpsorg.clock import utcnow
 from vpsorg.servers.models import Server
 
@@ -41,6 +46,153 @@ async def list_owned(
         select(Server).where(*conditions).order_by(Server.id).offset(offset).limit(limit)
     )
     return int(total or 0), rows.all()
+
+
+# -- reads without the ORM ---------------------------------------------------------------
+# The two GETs clients call most (a server, a page of servers) read rows with Core
+# statements built once (compiled once, from cache), and the endpoints render the rows:
+# no identity map, no ORM objects. ``ServerDetail.body_from_row`` and
+# ``ServerSummary.body_from_row`` name the columns they read.
+
+VIEW_COLUMNS = (
+    Server.id,
+    Server.name,
+    Server.hostname,
+    Server.status,
+    Server.ipv4_address,
+    Server.ipv6_address,
+    Server.provisioned_at,
+    Server.location_code,
+    Server.backups_enabled,
+    Server.cpu_percent,
+    Server.memory_used_mb,
+    Server.disk_used_gb,
+    Server.bandwidth_used_gb,
+    Server.created_at,
+    Server.updated_at,
+    Plan.id.label("plan_id"),
+    Plan.name.label("plan_name"),
+    Plan.vcpus,
+    Plan.memory_mb,
+    Plan.storage_gb,
+    Plan.bandwidth_gb,
+    OperatingSystem.id.label("os_id"),
+    OperatingSystem.name.label("os_name"),
+)
+
+_OWNED_WITH_CALLER = (
+    select(*CALLER_COLUMNS, *VIEW_COLUMNS)
+    .select_from(ApiToken)
+    .outerjoin(
+        Server,
+        and_(
+            Server.account_id == ApiToken.account_id,
+            Server.id == bindparam("server_id"),
+            Server.deleted_at.is_(None),
+        ),
+    )
+    .outerjoin(Plan, Plan.id == Server.plan_id)
+    .outerjoin(OperatingSystem, OperatingSystem.id == Server.os_id)
+    .where(*is_live())
+)
+
+
+def get_owned_view(
+    connection: Connection, token_hash: str, server_id: int
+) -> tuple[Caller, Row[*tuple[Any, ...]] | None] | None:
+    """The caller of a live token and its server (unless deleted), in one statement.
+
+    None when the token is not live; (caller, None) when the server is not the caller's.
+    The token is checked by the same statement that reads the server, so a revoked token
+    reads nothing.
+    """
+    parameters = {"token_hash": token_hash, "now": utcnow(), "server_id": server_id}
+    row = connection.execute(_OWNED_WITH_CALLER, parameters).first()
+    if row is None:
+        return None
+    return Caller.from_row(row), (row if row.id is not None else None)
+
+
+@dataclass(frozen=True)
+class ServerFilter:
+    """Which of an account's servers a list shows, and from where."""
+
+    status: str | None = None
+    location: str | None = None
+    after_id: int | None = None
+    """Keyset position (a cursor): only servers with a greater id."""
+
+
+def _owned_where(status: bool, location: bool, after: bool) -> tuple[Any, ...]:
+    conditions: list[Any] = [
+        Server.account_id == bindparam("account_id"),
+        Server.deleted_at.is_(None),
+    ]
+    if status:
+        conditions.append(Server.status == bindparam("status"))
+    if location:
+        conditions.append(Server.location_code == bindparam("location"))
+    if after:
+        conditions.append(Server.id > bindparam("after_id"))
+    return tuple(conditions)
+
+
+@cache
+def _page_statement(status: bool, location: bool, after: bool) -> Select[Any]:
+    """The exact count and one page, in one statement (one snapshot, one round trip).
+
+    The page's ids are picked first (``ORDER BY id LIMIT OFFSET`` on the
+    ``(account_id, id) WHERE deleted_at IS NULL`` index alone), then only those rows are
+    joined: a deep page skips index entries, not 10,000 joined rows.
+    """
+    total = (
+        select(func.count())
+        .select_from(Server)
+        .where(*_owned_where(status, location, False))
+        .scalar_subquery()
+    )
+    ids = (
+        select(Server.id)
+        .where(*_owned_where(status, location, after))
+        .order_by(Server.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return (
+        select(total.label("total"), *VIEW_COLUMNS)
+        .join(Plan, Plan.id == Server.plan_id)
+        .join(OperatingSystem, OperatingSystem.id == Server.os_id)
+        .where(Server.id.in_(ids))
+        .order_by(Server.id)
+    )
+
+
+@cache
+def _count_statement(status: bool, location: bool) -> Select[Any]:
+    return select(func.count()).select_from(Server).where(*_owned_where(status, location, False))
+
+
+def list_owned_view(
+    connection: Connection, account_id: int, shown: ServerFilter, offset: int, limit: int
+) -> tuple[int, Sequence[Row[*tuple[Any, ...]]]]:
+    """The number of the account's servers that ``shown`` selects (the cursor aside), and
+    ``limit`` of them by id, skipping ``offset`` (or those up to the cursor)."""
+    has_status, has_location = shown.status is not None, shown.location is not None
+    parameters = {
+        "account_id": account_id,
+        "status": shown.status,
+        "location": shown.location,
+        "after_id": shown.after_id,
+        "offset": offset,
+        "limit": limit,
+    }
+    statement = _page_statement(has_status, has_location, shown.after_id is not None)
+    rows = connection.execute(statement, parameters).all()
+    if rows:
+        return int(rows[0].total), rows
+    # Past the end: no row to carry the count.
+    total = connection.scalar(_count_statement(has_status, has_location), parameters)
+    return int(total or 0), rows
 
 
 async def count_live(session: AsyncSession, account_id: int) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from sqlalchemy import Row
 
 from vpsorg.actions.models import Action
 from vpsorg.actions.schemas import ActionOut
@@ -185,6 +189,11 @@ class ResourceUsage(BaseModel):
     bandwidth_used: int = Field(description="GB this billing period")
 
 
+def _timestamp(value: datetime) -> str:
+    """``clock.isoformat`` of a naive UTC column value, as every row read holds."""
+    return value.isoformat(timespec="seconds") + "Z"
+
+
 def _public_ip(server: Server, address: str | None) -> str | None:
     """Addresses are reserved at creation but shown once the machine is provisioned."""
     return address if server.provisioned_at is not None else None
@@ -225,6 +234,31 @@ class ServerSummary(BaseModel):
             created_at=server.created_at,
             updated_at=server.updated_at,
         )
+
+    @staticmethod
+    def body_from_row(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+        """What ``from_server`` renders, straight from a row of ``repository.VIEW_COLUMNS``
+        (the hot reads skip building and re-validating a model; tests compare the two)."""
+        r = row._mapping  # by key: 4x faster than a Row's attributes
+        shown = r["provisioned_at"] is not None
+        return {
+            "id": r["id"],
+            "name": r["name"],
+            "hostname": r["hostname"],
+            "status": r["status"],
+            "ip_address": r["ipv4_address"] if shown else None,
+            "location": r["location_code"],
+            "plan": {
+                "id": r["plan_id"],
+                "name": r["plan_name"],
+                "vcpus": r["vcpus"],
+                "memory": r["memory_mb"],
+                "storage": r["storage_gb"],
+            },
+            "os": {"id": r["os_id"], "name": r["os_name"]},
+            "created_at": _timestamp(r["created_at"]),
+            "updated_at": _timestamp(r["updated_at"]),
+        }
 
 
 RUNNING_STATUSES = (ServerStatus.ACTIVE, ServerStatus.REBOOTING, ServerStatus.STOPPING)
@@ -280,6 +314,40 @@ class ServerDetail(BaseModel):
             updated_at=server.updated_at,
         )
 
+    @staticmethod
+    def body_from_row(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+        """What ``from_server`` renders, straight from a row of ``repository.VIEW_COLUMNS``."""
+        r = row._mapping
+        running = r["status"] in RUNNING_STATUSES
+        shown = r["provisioned_at"] is not None
+        return {
+            "id": r["id"],
+            "name": r["name"],
+            "hostname": r["hostname"],
+            "status": r["status"],
+            "ip_address": r["ipv4_address"] if shown else None,
+            "ipv6_address": r["ipv6_address"] if shown else None,
+            "location": r["location_code"],
+            "plan": {
+                "id": r["plan_id"],
+                "name": r["plan_name"],
+                "vcpus": r["vcpus"],
+                "memory": r["memory_mb"],
+                "storage": r["storage_gb"],
+                "bandwidth": r["bandwidth_gb"],
+            },
+            "os": {"id": r["os_id"], "name": r["os_name"]},
+            "backups_enabled": bool(r["backups_enabled"]),
+            "resource_usage": {
+                "cpu_percent": float(r["cpu_percent"]) if running else 0.0,
+                "memory_used": r["memory_used_mb"] if running else 0,
+                "disk_used": r["disk_used_gb"],
+                "bandwidth_used": r["bandwidth_used_gb"],
+            },
+            "created_at": _timestamp(r["created_at"]),
+            "updated_at": _timestamp(r["updated_at"]),
+        }
+
 
 class ServerCreated(ServerDetail):
     model_config = _examples(
@@ -319,6 +387,28 @@ class ServerList(Page):
     )
 
     results: list[ServerSummary]
+
+
+CURSOR_PREFIX = b"servers.after:"
+CURSOR_MAX_LENGTH = 64
+
+
+def encode_cursor(last_id: int) -> str:
+    """An opaque position in a list by id: the servers after ``last_id``."""
+    return base64.urlsafe_b64encode(CURSOR_PREFIX + str(last_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """The id a cursor of ``encode_cursor`` names; None for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    text = raw.removeprefix(CURSOR_PREFIX)
+    if text == raw or not text.isdigit() or len(text) > 10:
+        return None
+    last_id = int(text)
+    return last_id if last_id <= MAX_ID else None
 
 
 class ServerRef(BaseModel):
