@@ -36,7 +36,7 @@ class Runtime:
         self.worker: Worker | None = None
         self.driver_problem: str | None = "not probed yet"
         """Why the driver's last probe failed; None once it succeeded (see /readyz)."""
-        self.notifier = ActionNotifier()
+        self.notifier = ActionNotifier(self.read_sessions)
         self._token_uses: dict[int, datetime] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -82,8 +82,9 @@ class Runtime:
     def listen_for_actions(self) -> None:
         """Let long-polls hear about actions finished by other processes (PostgreSQL)."""
         if not self.settings.is_sqlite:
-            dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.notifier.listen_postgres(dsn)
+            url = self.engine.url
+            dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.notifier.listen_postgres(dsn, driver=url.get_driver_name())
 
     async def background_done(self) -> None:
         """Wait for the small writes started beside requests (a token's last use)."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import event, text, update
 
 from vpsorg import clock
-from vpsorg.actions import endpoints
+from vpsorg.actions import notifier
 from vpsorg.actions.models import Action
 from vpsorg.db import transaction
 
@@ -34,10 +38,11 @@ async def test_create_and_power_responses_carry_their_action(client, user, facto
 async def test_long_poll_is_woken_by_the_worker_when_the_action_finishes(
     client, app, user, factory, monkeypatch
 ):
-    # The periodic re-check is pushed far past the wait, so the request reads the action again
+    # The batched re-check is pushed far past the wait, so the request reads the action again
     # before `wait` runs out only if the worker's notification wakes it. Without the wake it
     # would answer `success` too, but only when the 10 s ran out: hence the second assertion.
-    monkeypatch.setattr(endpoints, "RECHECK_SECONDS", 60.0)
+    monkeypatch.setattr(notifier, "RECHECK_SECONDS", 60.0)
+    monkeypatch.setattr(notifier, "POLL_SECONDS", 60.0)
     wait = 10.0
     app.state.runtime.driver.delay = 0.5
     server = await factory.server(user, wait=None)
@@ -147,3 +152,90 @@ async def test_many_long_polls_at_once(client, app, user, factory):
     ])  # fmt: skip
 
     assert [r.json()["status"] for r in responses] == ["success"] * 5
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_many_long_polls_share_one_batched_recheck(client, app, user, factory, monkeypatch):
+    # The actions finish in another process: no notification reaches this one (its worker
+    # is stopped; the UPDATE below sends no NOTIFY), so only the batched re-check can tell.
+    monkeypatch.setattr(notifier, "RECHECK_SECONDS", 0.05)
+    monkeypatch.setattr(notifier, "POLL_SECONDS", 0.05)
+    runtime = app.state.runtime
+    await runtime.worker.stop()
+    servers = [await factory.server(user, name=f"w{n}", wait=None) for n in range(8)]
+    action_ids = [s["action"]["id"] for s in servers]
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "FROM actions" in statement:
+            statements.append(statement)
+
+    wait = 20.0
+    polls = [
+        asyncio.create_task(
+            client.get(f"/api/v1/actions/{action_id}/?wait={wait}", headers=user.headers)
+        )
+        for action_id in action_ids
+    ]
+    await _until(lambda: runtime.notifier.waiting == len(action_ids))
+    await asyncio.sleep(0.1)  # their first reads are done
+    event.listen(runtime.read_engine.sync_engine, "before_cursor_execute", count)
+    try:
+        rechecks = runtime.notifier.rechecks
+        await asyncio.sleep(0.5)
+        waited = runtime.notifier.rechecks - rechecks
+        assert waited >= 1
+        # One query per re-check for all eight waiters (give or take one re-check under way
+        # as the counting started or ended), not one per waiter.
+        assert waited - 1 <= len(statements) <= waited + 1
+        assert all(" IN " in s for s in statements)
+
+        async with transaction(runtime.sessions) as session:
+            await session.execute(
+                update(Action)
+                .where(Action.id.in_(action_ids))
+                .values(status="success", progress=100, finished_at=clock.utcnow())
+            )
+        asked = time.monotonic()
+        responses = await asyncio.gather(*polls)
+    finally:
+        event.remove(runtime.read_engine.sync_engine, "before_cursor_execute", count)
+    assert time.monotonic() - asked < wait, "answered only when the wait ran out: not noticed"
+    assert [r.json()["status"] for r in responses] == ["success"] * len(action_ids)
+    assert runtime.notifier.waiting == 0
+
+
+async def test_a_postgres_notification_from_another_connection_wakes_a_waiter(app, databases):
+    if not databases.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    runtime = app.state.runtime
+    await _until(lambda: runtime.notifier.listening)
+
+    with runtime.notifier.watch(424242) as waiter:
+        async with transaction(runtime.sessions) as session:
+            await session.execute(text("SELECT pg_notify('vpsorg_actions', '424242')"))
+        assert await waiter.wait(10)
+
+
+async def test_the_listener_works_with_a_psycopg_url_too(app, databases):
+    if not databases.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    runtime = app.state.runtime
+    listener = notifier.ActionNotifier()
+    url = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    listener.listen_postgres(url, driver="psycopg")
+    try:
+        await _until(lambda: listener.listening)
+        with listener.watch(434343) as waiter:
+            async with transaction(runtime.sessions) as session:
+                await session.execute(text("SELECT pg_notify('vpsorg_actions', '434343')"))
+            assert await waiter.wait(10)
+    finally:
+        await listener.close()

@@ -15,8 +15,10 @@ from vpsorg.accounts.models import Account
 from vpsorg.actions import identity, queue
 from vpsorg.actions.identity import new_worker_id
 from vpsorg.actions.models import Action
+from vpsorg.actions.outcomes import OutcomeWriter
 from vpsorg.actions.worker import Worker
 from vpsorg.db import transaction
+from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server
 
 
@@ -336,3 +338,128 @@ async def test_actions_of_a_dead_worker_of_this_host_are_taken_back_at_once(app,
     assert all(a.attempts == 2 for a in taken if a)  # counted as after an expired lease
     assert taken[2] is None  # the live worker's action is still its own
     assert {s["id"] for s in servers} >= {a.server_id for a in taken if a}
+
+
+async def test_batch_claims_of_two_workers_never_share_an_action(app, user, factory):
+    runtime = app.state.runtime
+    await runtime.close()
+    servers = [await factory.server(user, name=f"b{n}", wait=None) for n in range(6)]
+    sessions = runtime.sessions
+
+    async def claim(holder: str) -> list[Action]:
+        async with transaction(sessions) as session:
+            return await queue.claim_many(session, holder, lease_seconds=30, limit=4)
+
+    first, second = await asyncio.gather(claim("w1"), claim("w2"))
+
+    ids = [a.id for a in first] + [a.id for a in second]
+    assert len(ids) == len(set(ids)) == 6  # each of the six creates claimed, by one worker
+    assert sorted(a.server_id for a in first + second) == sorted(s["id"] for s in servers)
+    rows = {a.id: a for s in servers for a in await _actions(app, s["id"])}
+    for holder, claimed in (("w1", first), ("w2", second)):
+        for action in claimed:
+            assert (rows[action.id].status, rows[action.id].claimed_by) == ("running", holder)
+            assert rows[action.id].attempts == 1 and rows[action.id].lease_until is not None
+    async with transaction(sessions) as session:
+        assert await queue.claim_many(session, "w3", lease_seconds=30, limit=4) == []
+
+
+async def test_a_batch_claim_takes_one_action_per_server_in_order(app, user, factory):
+    runtime = app.state.runtime
+    await runtime.close()
+    one, two = [await factory.server(user, name=f"o{n}", wait=None) for n in range(2)]
+    async with transaction(runtime.sessions) as session:
+        queue.enqueue(session, one["id"], user.account_id, "delete")
+
+    async with transaction(runtime.sessions) as session:
+        claimed = await queue.claim_many(session, "w1", lease_seconds=30, limit=10)
+
+    assert [(a.server_id, a.command) for a in claimed] == [
+        (one["id"], "create"),
+        (two["id"], "create"),
+    ]
+
+
+async def test_an_expired_lease_of_a_batch_is_reclaimed_by_another_batch(app, user, factory):
+    runtime = app.state.runtime
+    await runtime.close()
+    for n in range(3):
+        await factory.server(user, name=f"l{n}", wait=None)
+    sessions = runtime.sessions
+    async with transaction(sessions) as session:
+        held = await queue.claim_many(session, "worker-a", lease_seconds=30, limit=2)
+    assert len(held) == 2
+
+    later = clock.utcnow() + timedelta(seconds=31)
+    clock.set_clock(lambda: later)
+    try:
+        async with transaction(sessions) as session:
+            taken = await queue.claim_many(session, "worker-b", lease_seconds=30, limit=3)
+        assert len(taken) == 3  # the two expired leases and the action nobody held
+        assert {a.id for a in held} < {a.id for a in taken}
+        assert {a.id: a.attempts for a in taken if a.id in {h.id for h in held}} == {
+            h.id: 2 for h in held
+        }
+        async with transaction(sessions) as session:
+            assert not await queue.finish(session, held[0].id, "worker-a")
+            assert not await queue.renew(session, held[1].id, "worker-a", 30)
+            assert await queue.finish(session, held[0].id, "worker-b")
+    finally:
+        clock.set_clock(None)
+
+
+async def test_one_worker_runs_a_batch_with_its_concurrency(app, user, factory):
+    runtime = app.state.runtime
+    await runtime.close()
+    servers = [await factory.server(user, name=f"c{n}", wait=None) for n in range(5)]
+    worker = Worker(runtime, concurrency=3)
+
+    assert await worker.run_once(limit=3) is True
+    done = [a for s in servers for a in await _actions(app, s["id"]) if a.status == "success"]
+    assert len(done) == 3 and {a.claimed_by for a in done} == {worker.id}
+
+    worker.start()
+    try:
+        for server in servers:
+            await factory.wait_for(user, server["id"], "active")
+    finally:
+        await worker.stop()
+
+
+async def test_outcomes_written_together_never_cost_each_other(app, user, factory, monkeypatch):
+    runtime = app.state.runtime
+    await runtime.close()
+    servers = [await factory.server(user, name=f"t{n}", wait=None) for n in range(3)]
+    async with transaction(runtime.sessions) as session:
+        claimed = await queue.claim_many(session, "w1", lease_seconds=30, limit=3)
+        jobs = [await lifecycle.prepare(session, action) for action in claimed]
+    async with transaction(runtime.sessions) as session:  # the third was taken over
+        await session.execute(
+            update(Action).where(Action.id == jobs[2].action_id).values(claimed_by="w2")
+        )
+    broken = jobs[0].server_id
+    succeeded = lifecycle.succeeded
+
+    async def failing(session, job, outcome):  # type: ignore[no-untyped-def]
+        if job.server_id == broken:
+            raise RuntimeError("a write that fails")
+        await succeeded(session, job, outcome)
+
+    monkeypatch.setattr(lifecycle, "succeeded", failing)
+    writer = OutcomeWriter(runtime.sessions, "w1")
+
+    results = await asyncio.gather(
+        *(writer.write(job, None, None) for job in jobs), return_exceptions=True
+    )
+
+    assert isinstance(results[0], RuntimeError) and results[1:] == [True, False]
+    rows = {a.server_id: a for s in servers for a in await _actions(app, s["id"])}
+    assert (rows[jobs[0].server_id].status, rows[jobs[0].server_id].claimed_by) == ("running", "w1")
+    assert rows[jobs[1].server_id].status == "success"
+    assert rows[jobs[2].server_id].status == "running"  # its new owner records it
+    async with transaction(runtime.sessions) as session:
+        statuses = {
+            s.id: s.status for s in await session.scalars(select(Server).where(Server.id.in_(rows)))
+        }
+    assert statuses[jobs[0].server_id] == "provisioning"  # rolled back with its outcome
+    assert statuses[jobs[1].server_id] == "active"

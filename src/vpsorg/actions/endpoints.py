@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from vpsorg.actions import repository
+from vpsorg.actions.models import Action
 from vpsorg.actions.schemas import FINISHED, ActionList, ActionOut
 from vpsorg.api import PageNumber, PathId, PerPage, error_responses, paginated
 from vpsorg.deps import BrieflyAuthenticatedAccount, CurrentAccount, DbSession
@@ -16,10 +17,12 @@ from vpsorg.errors import InvalidParameters, NotFound
 from vpsorg.schemas import MAX_ID
 from vpsorg.servers import service as servers
 
+if TYPE_CHECKING:
+    from vpsorg.runtime import Runtime
+
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 
 MAX_WAIT_SECONDS = 60.0
-RECHECK_SECONDS = 1.0
 
 
 @router.get(
@@ -37,15 +40,28 @@ async def get_action(
     """One action. With `wait`, answers as soon as it finishes (or when `wait` runs out)."""
     runtime = request.app.state.runtime
     deadline = time.monotonic() + wait
-    while True:
-        async with runtime.read_sessions() as session:  # a short read; nothing held while waiting
-            action = await repository.get_owned(session, account.id, action_id)
-        if action is None:
-            raise NotFound(f"Action {action_id} not found.")
-        remaining = deadline - time.monotonic()
-        if action.status in FINISHED or remaining <= 0:
-            return ActionOut.from_action(action)
-        await runtime.notifier.wait(action_id, min(remaining, RECHECK_SECONDS))
+    # Watching starts before the first read, so a finish between the read and the wait
+    # still wakes this request. Nothing is held while it waits: the process's notifier
+    # wakes it (a notification, or its one batched re-check for every waiting request).
+    with runtime.notifier.watch(action_id) as waiter:
+        action = await _read(runtime, account.id, action_id)
+        while True:
+            remaining = deadline - time.monotonic()
+            if action.status in FINISHED or remaining <= 0:
+                return ActionOut.from_action(action)
+            await waiter.wait(remaining)
+            # The notifier usually brings the row it read for every waiter woken with this
+            # one; the account was checked by the first read and an action never moves.
+            fresh = waiter.take()
+            action = fresh if fresh is not None else await _read(runtime, account.id, action_id)
+
+
+async def _read(runtime: Runtime, account_id: int, action_id: int) -> Action:
+    async with runtime.read_sessions() as session:  # a short read; nothing held while waiting
+        action = await repository.get_owned(session, account_id, action_id)
+    if action is None:
+        raise NotFound(f"Action {action_id} not found.")
+    return action
 
 
 @router.get("/actions/", response_model=ActionList, responses=error_responses(400, 401))

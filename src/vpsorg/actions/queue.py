@@ -9,8 +9,9 @@ Rules (see README, "The action queue"):
 * Actions of one server run one at a time, oldest first: an action is only claimable
   while no older action of the same server is unfinished.
 * A claim is one transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
-  database write lock (``BEGIN IMMEDIATE``) on SQLite, then the row is marked running with
-  ``claimed_by`` and ``lease_until``.
+  database write lock (``BEGIN IMMEDIATE``) on SQLite, then the rows are marked running with
+  ``claimed_by`` and ``lease_until``. A worker claims as many actions as it has free slots
+  in those two statements (``claim_many``), not one transaction per action.
 * Finishing, renewing and releasing only touch a row still claimed by the caller, so a
   worker that lost its lease can never overwrite the outcome of the one that took over.
 """
@@ -20,7 +21,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -48,7 +62,7 @@ def enqueue(
     return action
 
 
-def _runnable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+def _runnable(now: ColumnElement[datetime] | datetime) -> tuple[ColumnElement[bool], ...]:
     """The conditions of a claimable action (see the module's rules)."""
     older = aliased(Action)
     return (
@@ -67,48 +81,77 @@ def _runnable(now: datetime) -> tuple[ColumnElement[bool], ...]:
     )
 
 
+# Built once: a claim runs hundreds of times a second, and building these statements anew
+# (the alias, the operators) cost more CPU than running them.
+_NOW = bindparam("now", type_=DateTime())
+_ANY_RUNNABLE = select(Action.id).where(*_runnable(_NOW)).limit(1)
+_BACKLOG = select(func.count(), func.min(Action.created_at)).where(*_runnable(_NOW))
+_CANDIDATES = (
+    select(Action.id, Action.status)
+    .where(*_runnable(_NOW))
+    .order_by(Action.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True, of=Action)
+)
+_CLAIM = (
+    update(Action)
+    .where(Action.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=ActionStatus.RUNNING,
+        claimed_by=bindparam("holder"),
+        lease_until=bindparam("lease_end", type_=DateTime()),
+        started_at=func.coalesce(Action.started_at, bindparam("claimed_at", type_=DateTime())),
+        attempts=Action.attempts + 1,
+        progress=case((Action.progress < 1, 1), else_=Action.progress),
+    )
+    .returning(Action)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
+
+
 async def any_runnable(session: AsyncSession) -> bool:
     """Whether a claim could find an action now. Only reads, so an idle worker can look
     in a read-only transaction before it claims in a write one (on SQLite, the claim takes
     the database's write lock). A stale answer only delays or wastes one claim."""
-    query = select(Action.id).where(*_runnable(utcnow())).limit(1)
-    return await session.scalar(query) is not None
+    return await session.scalar(_ANY_RUNNABLE, {"now": utcnow()}) is not None
 
 
 async def runnable_backlog(session: AsyncSession) -> tuple[int, datetime | None]:
     """How many actions a claim could take now, and when the oldest of them was created."""
-    query = select(func.count(), func.min(Action.created_at)).where(*_runnable(utcnow()))
-    count, oldest = (await session.execute(query)).one()
+    count, oldest = (await session.execute(_BACKLOG, {"now": utcnow()})).one()
     return int(count), oldest
+
+
+async def claim_many(
+    session: AsyncSession, worker_id: str, lease_seconds: float, limit: int
+) -> list[Action]:
+    """Claim up to ``limit`` runnable actions, oldest first, in two statements whatever the
+    number. Call inside a transaction; the actions are the caller's when it commits."""
+    picked = (await session.execute(_CANDIDATES, {"now": utcnow(), "limit": limit})).all()
+    if not picked:
+        return []
+    # The query may have waited for the database's write lock (SQLite): time the claim now,
+    # so started_at is never before the finish of the action it waited for.
+    now = utcnow()
+    expired = sum(1 for row in picked if row.status == ActionStatus.RUNNING)
+    if expired:  # their leases ran out: their worker died or stalled
+        metrics.LEASE_EXPIRIES.inc(expired)
+    claimed = await session.scalars(
+        _CLAIM,
+        {
+            "ids": [row.id for row in picked],
+            "holder": worker_id,
+            "lease_end": now + timedelta(seconds=lease_seconds),
+            "claimed_at": now,
+        },
+    )
+    return sorted(claimed.all(), key=lambda action: action.id)
 
 
 async def claim(session: AsyncSession, worker_id: str, lease_seconds: float) -> Action | None:
     """Claim the oldest runnable action, or return None. Call inside a transaction."""
-    candidate = (
-        select(Action.id)
-        .where(*_runnable(utcnow()))
-        .order_by(Action.id)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=Action)
-    )
-    action_id = await session.scalar(candidate)
-    if action_id is None:
-        return None
-    action = await session.get(Action, action_id, populate_existing=True)
-    assert action is not None
-    # The query may have waited for the database's write lock (SQLite): time the claim now,
-    # so started_at is never before the finish of the action it waited for.
-    now = utcnow()
-    if action.status == ActionStatus.RUNNING:  # its lease ran out: its worker died or stalled
-        metrics.LEASE_EXPIRIES.inc()
-    action.status = ActionStatus.RUNNING
-    action.claimed_by = worker_id
-    action.lease_until = now + timedelta(seconds=lease_seconds)
-    action.started_at = action.started_at or now
-    action.attempts += 1
-    action.progress = max(action.progress, 1)
-    await session.flush()
-    return action
+    claimed = await claim_many(session, worker_id, lease_seconds, 1)
+    return claimed[0] if claimed else None
 
 
 def _held_by(action_id: int, worker_id: str):  # type: ignore[no-untyped-def]
@@ -140,9 +183,11 @@ async def finish(
 ) -> bool:
     """Record the outcome. False when the caller no longer holds the action.
 
-    On PostgreSQL the same transaction notifies long-polling API processes.
+    On PostgreSQL the same statement notifies long-polling API processes (``pg_notify`` in
+    its ``RETURNING``: one round trip, and the notification leaves only if the row changed
+    and only when the transaction commits).
     """
-    result = await session.execute(
+    statement = (
         update(Action)
         .where(_held_by(action_id, worker_id))
         .values(
@@ -154,12 +199,39 @@ async def finish(
             lease_until=None,
         )
     )
-    if result.rowcount and session.get_bind().dialect.name == "postgresql":  # type: ignore[attr-defined]
-        await session.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL, "payload": str(action_id)},
-        )
+    if session.get_bind().dialect.name == "postgresql":
+        notify = func.pg_notify(CHANNEL, cast(Action.id, String))
+        return bool((await session.execute(statement.returning(notify))).all())
+    result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def finish_many(session: AsyncSession, action_ids: Sequence[int], worker_id: str) -> set[int]:
+    """Record the success of those of ``action_ids`` the caller still holds, in one statement
+    (notifying long-polls on PostgreSQL, as ``finish`` does). Returns their ids."""
+    statement = (
+        update(Action)
+        .where(
+            Action.id.in_(list(action_ids)),
+            Action.claimed_by == worker_id,
+            Action.status == ActionStatus.RUNNING,
+        )
+        .values(
+            status=ActionStatus.SUCCESS,
+            progress=100,
+            error_code=None,
+            error=None,
+            finished_at=utcnow(),
+            lease_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        notify = func.pg_notify(CHANNEL, cast(Action.id, String))
+        rows = await session.execute(statement.returning(Action.id, notify))
+    else:
+        rows = await session.execute(statement.returning(Action.id))
+    return {row[0] for row in rows}
 
 
 async def release(

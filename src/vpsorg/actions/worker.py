@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select, update
 
 from vpsorg import logs
-from vpsorg.actions import queue
+from vpsorg.actions import queue, repository
 from vpsorg.actions.identity import is_dead_worker, new_worker_id
+from vpsorg.actions.outcomes import OutcomeWriter
 from vpsorg.backups import scheduler as backup_scheduler
 from vpsorg.billing import metering
 from vpsorg.clock import utcnow
@@ -55,6 +56,7 @@ class Worker:
         self.last_beat = time.monotonic()
         """When a claim loop last polled or a running action's lease was renewed (/readyz)."""
         self.reconciler = Reconciler(runtime.sessions, runtime.driver)
+        self.outcomes = OutcomeWriter(runtime.sessions, self.id)
 
     # -- running -----------------------------------------------------------------------
 
@@ -109,12 +111,9 @@ class Worker:
         return queued
 
     def start(self) -> None:
-        """Start the claim loops and the periodic jobs as tasks of the running loop."""
+        """Start the claim loop and the periodic jobs as tasks of the running loop."""
         log.info("worker %s starting with concurrency %d", self.id, self.concurrency)
-        self._tasks = [
-            asyncio.create_task(self._claim_loop(), name=f"worker-{n}")
-            for n in range(self.concurrency)
-        ]
+        self._tasks = [asyncio.create_task(self._claim_loop(), name="worker-claims")]
         for name, interval, job in self.periodic_jobs():
             self._tasks.append(asyncio.create_task(self._every(interval, name, job), name=name))
 
@@ -137,44 +136,100 @@ class Worker:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self.outcomes.drain()
         log.info("worker %s stopped", self.id)
 
     async def _claim_loop(self) -> None:
-        worked = False
-        while not self._stopping:
-            self.last_beat = time.monotonic()
-            try:
-                # An idle loop polls: it looks before it claims. A busy one claims at once.
-                worked = await self.run_once(look_first=not worked)
-            except Exception:
-                log.exception("worker %s: claim loop error", self.id)
-                worked = False
-            if not worked and not self._stopping:
+        """Keep up to ``concurrency`` actions running: claim as many as there are free slots
+        in one claim, run each in a task of its own, and claim again when one finishes (it
+        wakes this loop) or when woken (a new action), or after the poll interval."""
+        running: set[asyncio.Task[None]] = set()
+        found = False
+        try:
+            while not self._stopping:
+                self.last_beat = time.monotonic()
+                free = self.concurrency - len(running)
+                if free > 0:
+                    try:
+                        # An idle loop polls: it looks before it claims. A busy one claims.
+                        started = await self._claim_and_start(free, running, look_first=not found)
+                    except Exception:
+                        log.exception("worker %s: claim loop error", self.id)
+                        started = 0
+                    found = started > 0
+                    if started == free:
+                        continue  # every slot is busy: the next finish wakes this loop
+                    if found:
+                        continue  # there may be more than it asked for the first time
+                if self._stopping:
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), self.settings.worker_poll_interval)
                 self.wakeup.clear()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        finally:
+            for task in running:  # stop() ran out of grace: each releases its action
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
-    async def run_once(self, *, look_first: bool = False) -> bool:
-        """Claim and run one action. False when there was nothing to do.
+    async def _claim_and_start(
+        self, limit: int, running: set[asyncio.Task[None]], *, look_first: bool
+    ) -> int:
+        jobs = await self._claim(limit, look_first=look_first)
+        for job, attempts in jobs:
+            task = asyncio.create_task(self._run_in_context(job, attempts))
+            running.add(task)
+            task.add_done_callback(self._slot_freed(running))
+        return len(jobs)
+
+    def _slot_freed(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            self.wakeup.set()
+
+        return done
+
+    async def run_once(self, *, look_first: bool = False, limit: int = 1) -> bool:
+        """Claim up to ``limit`` actions and run them. False when there was nothing to do.
 
         With ``look_first``, a read-only transaction checks that there is anything to
         claim before the claim's write transaction: on SQLite an idle poll then never
         takes the database's write lock, which every API write waits for.
         """
+        jobs = await self._claim(limit, look_first=look_first)
+        await asyncio.gather(*(self._run_in_context(job, attempts) for job, attempts in jobs))
+        return bool(jobs)
+
+    async def _claim(self, limit: int, *, look_first: bool) -> list[tuple[lifecycle.Job, int]]:
+        """Claim up to ``limit`` actions and read what running them needs, in one transaction."""
         if look_first and not await self._anything_to_claim():
-            return False
+            return []
         async with transaction(self.runtime.sessions) as session:
-            action = await queue.claim(session, self.id, self.settings.action_lease_seconds)
-            if action is None:
-                return False
-            job = await lifecycle.prepare(session, action)
+            actions = await queue.claim_many(
+                session, self.id, self.settings.action_lease_seconds, limit
+            )
+            if not actions:
+                return []
+            loaded = await repository.load_subjects(session, actions)
+            jobs = [
+                (await lifecycle.prepare(session, action), action.attempts) for action in actions
+            ]
+            del loaded
+        return jobs
+
+    async def _run_in_context(self, job: lifecycle.Job, attempts: int) -> None:
         host = metrics.host_label(job.host_uri)
-        context = logs.ActionContext(
-            job.action_id, job.server_id, job.command, action.attempts, host
-        )
+        context = logs.ActionContext(job.action_id, job.server_id, job.command, attempts, host)
         with logs.action_context(context):
-            await self._run(job, action.attempts)
-        return True
+            try:
+                await self._run(job, attempts)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Its lease runs out and another claim retries it; the loop goes on.
+                log.exception("action %d: could not be run", job.action_id)
 
     async def _run(self, job: lifecycle.Job, attempts: int) -> None:
         started = time.perf_counter()
@@ -225,16 +280,8 @@ class Worker:
 
         Returns ``success``, ``error``, or ``lease_lost`` (the other worker records it).
         """
-        code, message = error or (None, None)
-        async with transaction(self.runtime.sessions) as session:
-            held = await queue.finish(
-                session, job.action_id, self.id, error_code=code, error=message
-            )
-            if held and error:
-                await lifecycle.failed(session, job)
-            elif held:
-                await lifecycle.succeeded(session, job, usage)
-        if not held:
+        _code, message = error or (None, None)
+        if not await self.outcomes.write(job, usage, error):
             log.warning("action %d: lease lost; outcome left to its new owner", job.action_id)
             return "lease_lost"
         self.runtime.notifier.notify(job.action_id)

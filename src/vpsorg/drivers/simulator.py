@@ -255,9 +255,11 @@ class SimulatorDriver(Driver):
         path = self.state_dir / "faults.json"
         with open(self.state_dir / "faults.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            faults = json.loads(path.read_text()) if path.exists() else []
+            saved = path.read_text() if path.exists() else "[]"
+            faults = json.loads(saved)
             yield faults
-            _atomic_write(path, json.dumps(faults))
+            if json.dumps(faults) != saved:  # most operations find no fault: nothing to write
+                _atomic_write(path, json.dumps(faults))
 
     def journal(self) -> list[dict[str, Any]]:
         """Every operation that took effect, oldest first."""
