@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -73,26 +74,47 @@ class BigRead(Scenario):
 class ManyCreates(Scenario):
     """``POST /api/v1/servers/`` from 100 accounts in turn, each from a new name; the 201 is
     timed. ``bench.drain`` runs it on an API process without a worker, so only the API's work
-    is counted, and the actions it queues are what the workers then drain."""
+    is counted, and the actions it queues are what the workers then drain.
+
+    The accounts are taken in the order the requests are sent, whichever connection sends
+    them, so the requests in flight at once are of different accounts (each create holds its
+    account's row lock until it commits). Before 2026-11-28 the account was the iteration's,
+    so the C connections, in step, all created in one account at a time, waiting on each
+    other's lock.
+    """
 
     name = "create-100"
     warmup = 2
 
-    def __init__(self, tokens: list[str], row: str = "create-100") -> None:
+    def __init__(
+        self,
+        tokens: list[str],
+        row: str = "create-100",
+        location: str = CREATE_LOCATION,
+        *,
+        keyed: bool = False,
+    ) -> None:
         self.tokens = tokens
+        self.location = location
+        self.keyed = keyed
+        """Send each create with an ``Idempotency-Key`` of its own."""
         self.token = ""  # no Authorization on the connection: each request sends its own
         self.rows = (row,)
         self.action_ids: list[int] = []
         """The create actions of every server it made (warm-up included)."""
+        self.sent = itertools.count()
 
     async def once(
         self, client: Connection, worker: int, iteration: int, recorder: Recorder
     ) -> None:
-        n = worker * 1000 + iteration
-        token = self.tokens[n % len(self.tokens)]
-        body = create_body(f"c-{worker}-{iteration}", CREATE_LOCATION)
+        token = self.tokens[next(self.sent) % len(self.tokens)]
+        name = f"c-{worker}-{iteration}"
+        body = create_body(name, self.location)
+        headers = bearer(token)
+        if self.keyed:
+            headers["Idempotency-Key"] = f"{self.location}-{name}"
         started = time.perf_counter()
-        response = await client.post("/api/v1/servers/", body, bearer(token))
+        response = await client.post("/api/v1/servers/", body, headers)
         if recorder.expect(self.rows[0], response, 201, started):
             self.action_ids.append(int(response.json()["action"]["id"]))
 

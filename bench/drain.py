@@ -36,7 +36,7 @@ from bench.database import action_outcomes
 from bench.errors import BenchError
 from bench.load import Budget, Measurement, Target, drive
 from bench.options import Options
-from bench.processes import Service, start_vpsorg, start_worker
+from bench.processes import Service, run_cli, start_vpsorg, start_worker
 from bench.report import Row, rows_of
 
 DRAIN_ACTIONS = 400
@@ -109,7 +109,32 @@ async def measure_drain(
         rows.append(await _drain(workers, creates.action_ids, database_url))
         for worker in workers:
             stop_worker(worker)
+    rows += await measure_empty_location(options, api, tokens, env, workdir)
     return rows
+
+
+EMPTY_LOCATION = "eu-central"
+EMPTY_RANGE = "10.2.0.0/16"
+"""A location without servers (the datasets fill us-east and us-west), and a range for the
+400 creates (its seeded /25 holds 125)."""
+
+
+async def measure_empty_location(
+    options: Options, api: Service, tokens: list[str], env: dict[str, str], workdir: Path
+) -> list[Row]:
+    """``create-100`` again, into a location without servers, after the drains (no worker
+    runs the actions it queues): its median against ``create-100``'s, whose location holds
+    10,000 servers, is how much a create's cost grows with its location. Then once more in
+    that location with an ``Idempotency-Key`` on each create: what the keys cost."""
+    run_cli(env, workdir, "locations", "add-range", EMPTY_LOCATION, EMPTY_RANGE)
+    progress(f"drain: queueing {DRAIN_ACTIONS} creates in {EMPTY_LOCATION}, no servers there")
+    creates = ManyCreates(tokens, "create-100, empty location", EMPTY_LOCATION)
+    rows = rows_of("drain", creates.rows, options.concurrency, await _queue(creates, options, api))
+    progress(f"drain: queueing {DRAIN_ACTIONS} creates with an Idempotency-Key each")
+    keyed = ManyCreates(tokens, "create-100, idempotency keys", EMPTY_LOCATION, keyed=True)
+    return rows + rows_of(
+        "drain", keyed.rows, options.concurrency, await _queue(keyed, options, api)
+    )
 
 
 async def _queue(creates: ManyCreates, options: Options, api: Service) -> Measurement:

@@ -160,10 +160,10 @@ async def test_an_idempotent_replay_is_recorded_as_replayed(client, user):
 async def test_a_failed_insert_is_logged_and_the_request_answered(
     client, user, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    def broken(session: object, event: object) -> None:
+    async def broken(session: object, event: object, token: object) -> None:
         raise RuntimeError("audit table unavailable")
 
-    monkeypatch.setattr(repository, "add", broken)
+    monkeypatch.setattr(repository, "insert_as_token", broken)
     with caplog.at_level(logging.ERROR, logger="vpsorg.audit.service"):
         response = await client.post("/api/v1/servers/", json=SERVER, headers=user.headers)
 

@@ -185,3 +185,48 @@ async def test_a_server_pays_at_most_price_monthly_per_calendar_month(
     assert [h.amount for h in hours if h.starts_at.month == 2] == [RATE]
     plans = (await client.get("/api/v1/plans/", headers=user.headers)).json()["results"]
     assert next(p for p in plans if p["id"] == 1)["price_monthly"] == 730 * RATE / 1e6
+
+
+async def test_a_create_first_charges_the_hours_a_late_meter_left(client, app, factory, frozen):
+    """A create settles the account before it checks the balance: the hours that started
+    since the last settlement are charged first, and then the new server's first hour."""
+    sessions = app.state.runtime.sessions
+    user = await factory.account(credits=0.1)
+    first = await client.post("/api/v1/servers/", json=BODY, headers=user.headers)
+    assert first.status_code == 201, first.text
+
+    frozen.advance(hours=2, minutes=10)  # hours 2 and 3 of the first server have started
+    second = await client.post(
+        "/api/v1/servers/", json={**BODY, "name": "web2"}, headers=user.headers
+    )
+    assert second.status_code == 402, second.text  # 0.1 - 3 * 0.03 = 0.01 left: refused
+    assert [h.hour for h in await hours_of(sessions, first.json()["id"])] == [0]  # rolled back
+
+    async with transaction(sessions) as session:
+        await billing.credit(session, user.account_id, to_micros(0.02))
+    # The credit settled the two hours (0.1 - 0.09 + 0.02 = 0.03): now exactly one more hour.
+    third = await client.post(
+        "/api/v1/servers/", json={**BODY, "name": "web3"}, headers=user.headers
+    )
+    assert third.status_code == 201, third.text
+    assert [h.hour for h in await hours_of(sessions, first.json()["id"])] == [0, 1, 2]
+    assert [h.starts_at for h in await hours_of(sessions, third.json()["id"])] == [frozen.now]
+    assert await factory.balance(user) == 0
+    assert len(set(await ledger_and_balance(sessions, user.account_id))) == 1
+
+
+async def test_a_create_settles_due_hours_in_its_own_transaction(client, app, factory, frozen):
+    sessions = app.state.runtime.sessions
+    user = await factory.account(credits=1)
+    first = await client.post("/api/v1/servers/", json=BODY, headers=user.headers)
+    frozen.advance(hours=1, minutes=1)  # hour 2 of the first server started; no meter ran
+
+    second = await client.post(
+        "/api/v1/servers/", json={**BODY, "name": "web2"}, headers=user.headers
+    )
+
+    assert second.status_code == 201, second.text
+    assert [h.hour for h in await hours_of(sessions, first.json()["id"])] == [0, 1]
+    assert [h.hour for h in await hours_of(sessions, second.json()["id"])] == [0]
+    assert await factory.balance(user) == to_micros(1) - 3 * RATE
+    assert len(set(await ledger_and_balance(sessions, user.account_id))) == 1

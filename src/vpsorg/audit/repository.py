@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.audit.models import AuditEvent
+from vpsorg.audit.models import Actor, AuditEvent
 from vpsorg.auth.models import ApiToken
 from vpsorg.auth.tokens import TOKEN_PATTERN, hash_token
 
@@ -31,6 +31,20 @@ async def token_account(session: AsyncSession, token_id: int) -> int | None:
 
 def add(session: AsyncSession, event: AuditEvent) -> None:
     session.add(event)
+
+
+async def insert_as_token(session: AsyncSession, event: AuditEvent, token: str | None) -> None:
+    """Insert an API request's event, made by the token's account as that token, looked up
+    by the token's hash in the INSERT itself (one round trip); anonymous when the token is
+    unknown or malformed. Revoked and expired tokens are found, as by ``find_token``."""
+    table = AuditEvent.__table__
+    values = {c.key: getattr(event, c.key) for c in table.columns if c.key != "id"}
+    if token is not None and TOKEN_PATTERN.fullmatch(token):
+        found = select(ApiToken.id).where(ApiToken.token_hash == hash_token(token))
+        values["token_id"] = found.scalar_subquery()
+        values["account_id"] = found.with_only_columns(ApiToken.account_id).scalar_subquery()
+        values["actor"] = case((found.exists(), Actor.TOKEN.value), else_=Actor.ANONYMOUS.value)
+    await session.execute(insert(AuditEvent).values(**values))
 
 
 async def account_events(

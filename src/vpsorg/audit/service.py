@@ -56,16 +56,14 @@ class ApiWrite:
 
 
 async def record_api_write(sessions: async_sessionmaker[AsyncSession], write: ApiWrite) -> None:
-    """Insert the event in one short transaction with the token's lookup (one query).
+    """Insert the event in one short transaction: one statement, the token's lookup in it.
 
     Never raises: a failed insert is logged with the request id, and the response goes out.
     """
+    token = write.token if write.status != 401 else None  # a 401 names no account
     try:
         async with transaction(sessions) as session:
-            token = None
-            if write.token and write.status != 401:  # a 401 names no account, whatever it sent
-                token = await repository.find_token(session, write.token)
-            repository.add(session, api_event(write, token))
+            await repository.insert_as_token(session, api_event(write, None), token)
     except Exception:
         log.exception(
             "request %s: audit event for %s %s (status %s) not recorded",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
@@ -43,6 +43,36 @@ _SNAPSHOT_BILLED = (Backup.next_charge_at.is_not(None),)
 _SNAPSHOT_STARTS_BEFORE_DELETION = or_(
     Backup.deleted_at.is_(None), Backup.next_charge_at < Backup.deleted_at
 )
+
+
+async def standing(session: AsyncSession, account_id: int, until: datetime) -> tuple[int, bool]:
+    """(live servers, whether any server- or snapshot-hour started by ``until`` is uncharged)
+    of an account, in one query: what a create asks before it charges anything.
+
+    Live servers are those not deleted, as the servers limit counts them. Nothing is locked:
+    call it with the account locked, and settle (which locks what it charges) only when
+    something is due.
+    """
+    live = (
+        select(func.count())
+        .select_from(Server)
+        .where(Server.account_id == account_id, Server.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    due_server = exists().where(
+        Server.account_id == account_id,
+        *_STILL_BILLED,
+        Server.next_charge_at <= until,
+        _STARTS_BEFORE_DELETION,
+    )
+    due_snapshot = exists().where(
+        Backup.account_id == account_id,
+        *_SNAPSHOT_BILLED,
+        Backup.next_charge_at <= until,
+        _SNAPSHOT_STARTS_BEFORE_DELETION,
+    )
+    row = (await session.execute(select(live, due_server | due_snapshot))).one()
+    return int(row[0]), bool(row[1])
 
 
 async def due_snapshots(

@@ -199,9 +199,34 @@ def require_first_hour(account: Account, plan: Plan, backups_enabled: bool) -> N
         )
 
 
-async def charge_first_hour(session: AsyncSession, account: Account, server: Server) -> None:
-    """Charge the new server's first hour (it starts at ``created_at``)."""
-    await _charge_hours(session, account, [server], server.created_at)
+async def settle_before_create(session: AsyncSession, account: Account, now: datetime) -> int:
+    """Settle the (locked) account up to ``now``; returns how many live servers it has.
+
+    One query when nothing is due, as is usual (the meter keeps accounts settled): it counts
+    the servers and asks whether any hour is due; only then are the due rows locked and
+    charged, exactly as ``settle`` would.
+    """
+    live, due = await repository.standing(session, account.id, now)
+    if due:
+        await settle(session, account, now)
+    return live
+
+
+def start_first_hour(server: Server) -> ServerCharge:
+    """The first hour of a new server that is not inserted yet (it starts at ``created_at``):
+    moves the server's billing clock, so its INSERT carries it, and returns the charge for
+    ``book_first_hour`` to write once the server has an id."""
+    server.billed_hours = 0
+    return _charge_hour(server, server.created_at)
+
+
+async def book_first_hour(
+    session: AsyncSession, account: Account, server: Server, charge: ServerCharge
+) -> None:
+    """Charge the (locked) account for the inserted server's first hour: its ledger line,
+    the balance, and the hour's row."""
+    charge.server_id = server.id
+    await _book(session, account, f"server {server.id} ({server.name})", [charge])
 
 
 async def refund_failed_create(session: AsyncSession, server: Server) -> None:

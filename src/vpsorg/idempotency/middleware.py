@@ -53,14 +53,15 @@ class Idempotency:
         body = await _read_body(receive)
         receive = replay_body(body, receive)
         try:
-            account_id = await _account_id(runtime, scope)
+            async with runtime.read_sessions() as session:
+                account_id = await _account_id(session, scope)
+                if account_id is not None:
+                    service.check_key(key)
+                    print_ = service.fingerprint(scope["method"], scope["path"], body)
+                    stored = await service.look(session, account_id, key, print_)
             if account_id is None:  # the route answers 401 as usual
                 await self.app(scope, receive, send)
                 return
-            service.check_key(key)
-            print_ = service.fingerprint(scope["method"], scope["path"], body)
-            async with runtime.read_sessions() as session:
-                stored = await service.look(session, account_id, key, print_)
             claim = stored or await service.reserve(
                 runtime.sessions,
                 account_id,
@@ -121,13 +122,13 @@ def _key_header(scope: Scope) -> str | None:
     return None
 
 
-async def _account_id(runtime: Runtime, scope: Scope) -> int | None:
-    """The caller's account, found in a short read-only transaction; None if not signed in."""
-    async with runtime.read_sessions() as session:
-        try:
-            return (await authenticate(Request(scope), session)).account.id
-        except NotAuthenticated:
-            return None
+async def _account_id(session: AsyncSession, scope: Scope) -> int | None:
+    """The caller's account, None if not signed in; read in the short read-only transaction
+    that then looks the key up."""
+    try:
+        return (await authenticate(Request(scope), session)).account.id
+    except NotAuthenticated:
+        return None
 
 
 async def _record(

@@ -3,9 +3,9 @@
 An address is a range's network address plus an *offset*. Each range keeps a cursor
 (``next_offset``: the first offset never handed out) and the offsets deleted servers gave
 back (``released_addresses``), which are reused first, lowest range and offset first. So an
-allocation is a fixed handful of indexed statements (the ranges of the location, the lowest
-released offset, one UPDATE or DELETE) whatever the number of servers: it never reads the
-addresses in use. The first address of a new range is the one after its gateway, as before
+allocation is a fixed handful of indexed statements (the ranges of the location with their
+lowest released offsets, one UPDATE or DELETE per family, the server's UPDATE) whatever the
+number of servers: it never reads the addresses in use. The first address of a new range is the one after its gateway, as before
 (``203.0.113.2`` in a /24 whose gateway is ``.1``).
 
 Allocation and release hold the location's row lock (``lock_pools``: ``FOR NO KEY UPDATE``,
@@ -90,23 +90,28 @@ async def lock_pools(session: AsyncSession, location: Location) -> None:
     await repository.lock(session, location.code)
 
 
-async def insert_with_addresses(session: AsyncSession, server: Server, location: Location) -> None:
-    """Insert the new server holding a free IPv4 (and IPv6, if the location has a range)
-    address of its location.
+async def assign_addresses(session: AsyncSession, server: Server, location: Location) -> None:
+    """Give a new server, inserted in this transaction, a free IPv4 (and IPv6, if the location
+    has a range) address of its location: one read, one write per family, one UPDATE.
 
-    Call ``lock_pools`` first. Raises CapacityUnavailable when every range of a family is
-    full, or when the unique columns refuse an address (only a writer that skipped the
-    lock, or ranges of two locations that overlap, can cause that): the client tries again,
-    and no address is ever held twice.
+    A range's cursor is taken by an UPDATE that orders concurrent creates by itself; its row
+    lock lasts until the commit, so call this last. Offsets given back are reused first, and
+    which is lowest is only settled under the location's lock: when the read shows any, the
+    lock is taken and the ranges read again. Raises CapacityUnavailable when every range of
+    a family is full, or when the unique columns refuse an address (only a writer that
+    skipped the lock, or ranges of two locations that overlap, can cause that): the client
+    tries again, and no address is ever held twice.
     """
-    ranges = await repository.ranges_of(session, location.code)
-    ipv4 = [r for r in ranges if r.family == 4]
-    ipv6 = [r for r in ranges if r.family == 6]
+    ranges = await repository.ranges_with_released(session, location.code)
+    if any(released is not None for _range, released in ranges):
+        await lock_pools(session, location)
+        ranges = await repository.ranges_with_released(session, location.code)
+    ipv4 = [(r, released) for r, released in ranges if r.family == 4]
+    ipv6 = [(r, released) for r, released in ranges if r.family == 6]
     if not ipv4:
         raise CapacityUnavailable(f"Location '{location.code}' has no IPv4 range.")
     server.ipv4_address = await _take(session, ipv4, "IPv4", location)
     server.ipv6_address = await _take(session, ipv6, "IPv6", location) if ipv6 else None
-    session.add(server)
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -116,21 +121,23 @@ async def insert_with_addresses(session: AsyncSession, server: Server, location:
 
 
 async def _take(
-    session: AsyncSession, ranges: Sequence[AddressRange], family: str, location: Location
+    session: AsyncSession,
+    ranges: Sequence[tuple[AddressRange, int | None]],
+    family: str,
+    location: Location,
 ) -> str:
-    by_id = {r.id: r for r in ranges}
-    released = await repository.lowest_released(session, list(by_id))
-    if released is not None:
-        range_id, offset = released
-        await repository.forget_released(session, range_id, offset)
-        return shape(by_id[range_id]).address(offset)
-    for address_range in ranges:
+    """A released offset first (lowest range, then lowest offset), else the cursor of the
+    first range that has room."""
+    for address_range, released in ranges:
+        if released is not None:
+            await repository.forget_released(session, address_range.id, released)
+            return shape(address_range).address(released)
+    for address_range, _released in ranges:
         form = shape(address_range)
-        offset = address_range.next_offset
-        if offset == form.gateway_offset:
-            offset += 1
-        if offset <= form.last:
-            await repository.advance(session, address_range, offset + 1)
+        if _handed_next(form, address_range.next_offset) > form.last:
+            continue  # full when read, so full now: a cursor only moves on
+        offset = await repository.take_next(session, address_range, form.gateway_offset, form.last)
+        if offset is not None:
             return form.address(offset)
     raise CapacityUnavailable(f"No free {family} address is left in location '{location.code}'.")
 
@@ -145,6 +152,11 @@ async def release(session: AsyncSession, location_code: str, addresses: Iterable
             if offset is not None:
                 repository.add_released(session, address_range.id, offset)
                 break
+
+
+def _handed_next(form: Shape, cursor: int) -> int:
+    """The offset the cursor hands out next: itself, or the one after it on the gateway."""
+    return cursor + 1 if cursor == form.gateway_offset else cursor
 
 
 def holding_range(ranges: Iterable[AddressRange], address: str | None) -> AddressRange | None:

@@ -26,7 +26,8 @@ from vpsorg.errors import (
     NotFound,
 )
 from vpsorg.hosts import scheduler
-from vpsorg.locations.ipam import insert_with_addresses, lock_pools
+from vpsorg.hosts.models import Host
+from vpsorg.locations.ipam import assign_addresses, lock_pools
 from vpsorg.locations.models import Location
 from vpsorg.servers import repository
 from vpsorg.servers.models import BUSY_STATUSES, VISIBLE_STATUSES, Server, ServerStatus
@@ -120,35 +121,49 @@ def _id_of(key: SshKey | None) -> int | None:
 async def create_server(
     session: AsyncSession, account: Account, data: ServerCreate, references: References
 ) -> tuple[Server, Action]:
-    """Accept a new server: check the account, charge its first hour, place it, give it
-    addresses, queue its build.
+    """Accept a new server: check the account, charge its first hour, queue its build, place
+    it and give it addresses.
 
-    Locks are taken as late as possible and held for few statements, as every create of the
-    account (or in the location) waits for them: the references were read before any lock;
-    the account's row lock (credits, servers limit, the first hour's charge) comes next, then
-    the location's (placement on a host, addresses); both end with the transaction. A refused
-    create writes nothing.
+    Locks are taken as late as possible, as every create of the account (or in the
+    location) waits for them until the commit: the references were read before any lock;
+    the account's row lock (credits, servers limit, the first hour's charge) comes next; the
+    server is inserted, charged and queued under it; what every create in the location
+    waits for comes last, two statements before the commit: the cursors of its address
+    ranges (and, only when the location has hosts or addresses given back, its row lock).
+    A refused create writes nothing.
     """
     plan, os, location = references.require(data)
     account = await lock_account(session, account.id)
     if data.ssh_key_id is not None:
         await _keep_ssh_key(session, account, data.ssh_key_id)
     now = utcnow()
-    await billing.settle(session, account, now)
-    await _check_may_create(session, account, plan, data.backups_enabled)
-    await lock_pools(session, location)
-    host = await scheduler.place(session, location, plan)
+    live = await billing.settle_before_create(session, account, now)
+    _check_may_create(account, plan, data.backups_enabled, live)
     server = Server(
         account_id=account.id, name=data.name, hostname=data.hostname,
-        host=host, status=ServerStatus.PROVISIONING, location=location, plan=plan, os=os,
+        status=ServerStatus.PROVISIONING, location=location, plan=plan, os=os,
         ssh_key_id=data.ssh_key_id, backups_enabled=data.backups_enabled,
-        created_at=now, updated_at=now, next_charge_at=now,
+        created_at=now, updated_at=now,
     )  # fmt: skip
-    await insert_with_addresses(session, server, location)
-    await billing.charge_first_hour(session, account, server)
-    action = queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
+    first_hour = billing.start_first_hour(server)
+    session.add(server)
     await session.flush()
+    action = queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
+    await billing.book_first_hour(session, account, server, first_hour)
+    server.host = await _place(session, location, plan)
+    await assign_addresses(session, server, location)
     return server, action
+
+
+async def _place(session: AsyncSession, location: Location, plan: Plan) -> Host | None:
+    """The new server's host. A location without hosts (the default host) needs no lock;
+    with hosts, two creates must not both take the last room on one, so the placement is
+    weighed again under the location's lock."""
+    host = await scheduler.place(session, location, plan)
+    if host is None:
+        return None
+    await lock_pools(session, location)
+    return await scheduler.place(session, location, plan)
 
 
 async def _keep_ssh_key(session: AsyncSession, account: Account, key_id: int) -> None:
@@ -161,17 +176,15 @@ async def _keep_ssh_key(session: AsyncSession, account: Account, key_id: int) ->
         raise InvalidParameters.field("ssh_key_id", f"Unknown SSH key {key_id}.")
 
 
-async def _check_may_create(
-    session: AsyncSession, account: Account, plan: Plan, backups_enabled: bool
-) -> None:
-    """Refuse a suspended account, one at its servers limit, or one short of the first hour.
+def _check_may_create(account: Account, plan: Plan, backups_enabled: bool, live: int) -> None:
+    """Refuse a suspended account, one at its servers limit (``live`` servers now), or one
+    short of the first hour.
 
     Call with the account locked and settled: concurrent creates then count each other's
     servers and see each other's charges.
     """
     if account.suspended_at is not None:
         raise AccountSuspended("The account is suspended; top up credits to create servers.")
-    live = await repository.count_live(session, account.id)
     if live >= account.servers_limit:
         raise LimitExceeded(
             f"The account's servers limit is {account.servers_limit}; "
