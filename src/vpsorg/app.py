@@ -28,6 +28,7 @@ from vpsorg.observability.endpoints import router as observability_router
 from vpsorg.observability.middleware import ObserveRequests
 from vpsorg.openapi import install_openapi
 from vpsorg.openapi import router as openapi_router
+from vpsorg.panel import install_panel
 from vpsorg.ratelimit import Limiter, RateLimit
 from vpsorg.runtime import Runtime
 from vpsorg.servers.endpoints import router as servers_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens_router)
     app.include_router(openapi_router)
     app.include_router(observability_router)
+    install_panel(app, settings)  # the web panel: its pages, assets and error pages
     # Innermost: sees screened bodies, never a 429; holds responses until their commit.
     app.add_middleware(Idempotency)
     # Sees each write's final response (a replay too) and records it; inside RateLimit, so a

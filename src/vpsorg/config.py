@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # shares rate limits between processes; None: in memory
     redis_key_prefix: str = "vpsorg"
 
+    # The web panel (vpsorg.panel): a session ends after this long without a request, and
+    # in any case this long after its login. Logins: per client address and email, and
+    # panel changes: per user, as `limits` strings ("" turns them off).
+    panel_session_idle_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    panel_session_max_hours: int = Field(default=24, ge=1, le=90 * 24)
+    panel_login_rate_limits: str = "5/minute,20/hour"
+    panel_user_rate_limits: str = "60/minute,600/hour"
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -116,7 +124,9 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL such as https://api.example.com")
         return value.rstrip("/")
 
-    @field_validator("rate_limits", "address_rate_limits")
+    @field_validator(
+        "rate_limits", "address_rate_limits", "panel_login_rate_limits", "panel_user_rate_limits"
+    )
     @classmethod
     def _check_rate_limits(cls, value: str | None) -> str | None:
         if value is not None:

@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_ONLY_PREFIX = "/api/"
+"""The API takes JSON bodies only; the web panel's pages (vpsorg.panel) post HTML forms."""
+FORM_TYPE = "application/x-www-form-urlencoded"
 SAFETY_HEADERS = [(b"x-content-type-options", b"nosniff")]
 INTERNAL_ERROR = {"detail": "Internal server error.", "code": "internal_error", "errors": {}}
 
@@ -69,7 +72,8 @@ class RequestGuard:
         try:
             self._check_host(headers.get("host"))
             if scope["method"] in BODY_METHODS:
-                body = await self._read_body(headers, receive)
+                form_allowed = not scope["path"].startswith(JSON_ONLY_PREFIX)
+                body = await self._read_body(headers, receive, form_allowed)
                 if body.strip() and "content-type" not in headers:
                     scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
                 receive = replay_body(body, receive)
@@ -94,7 +98,9 @@ class RequestGuard:
                 f"Invalid Host header {host[:100]!r}: this server does not answer to that name."
             )
 
-    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
+    async def _read_body(
+        self, headers: dict[str, str], receive: Receive, form_allowed: bool
+    ) -> bytes:
         limit = self.max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -114,6 +120,8 @@ class RequestGuard:
                 break
         body = b"".join(chunks)
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if form_allowed and content_type == FORM_TYPE:
+            return body
         if (
             body.strip()
             and content_type

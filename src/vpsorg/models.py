@@ -11,9 +11,10 @@ from vpsorg.hosts.models import Host
 from vpsorg.idempotency.models import IdempotencyKey
 from vpsorg.locations.models import AddressRange, Location, ReleasedAddress
 from vpsorg.servers.models import Server
+from vpsorg.users.models import PanelSession, PanelSubmission, User
 
 __all__ = [
     "Account", "Action", "AddressRange", "ApiToken", "AuditEvent", "Backup", "CreditEntry",
-    "Host", "IdempotencyKey", "Location", "OperatingSystem", "Plan", "ReleasedAddress", "Server",
-    "ServerCharge", "SnapshotCharge", "SshKey",
+    "Host", "IdempotencyKey", "Location", "OperatingSystem", "PanelSession", "PanelSubmission",
+    "Plan", "ReleasedAddress", "Server", "ServerCharge", "SnapshotCharge", "SshKey", "User",
 ]  # fmt: skip

@@ -7,9 +7,11 @@ of every ``vpsorg`` process it started is attached to the report.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import pytest
@@ -91,3 +93,39 @@ def module_installations(
 def shared_deployment(module_installations: MakeInstallation) -> Iterator[Deployment]:
     """Like ``deployment``, but one for the whole module: start-up costs seconds."""
     yield from _deploy(module_installations)
+
+
+def unavailable(reason: str) -> NoReturn:
+    if os.environ.get("VPSORG_REQUIRE_BROWSER"):
+        pytest.fail(f"VPSORG_REQUIRE_BROWSER is set but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        unavailable(f"selenium is not installed ({exc}): pip install -e '.[dev]'")
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or chromedriver is None:
+        unavailable("chromium or chromedriver is missing (run scripts/ensure-chromium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root in a container
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        # Offline: any name but 127.0.0.1 fails to resolve, so a CDN asset could not load.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--no-proxy-server",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -1,15 +1,13 @@
 """/api/v1/docs in a real browser: offline, every operation rendered, Authorize + Try it out.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (scripts/ensure-chromium). Without them
-the test skips, saying why; with ``VPSORG_REQUIRE_BROWSER`` set (CI: .ci/run) it fails.
+the test skips, saying why; with ``VPSORG_REQUIRE_BROWSER`` set (CI: .ci/run) it fails
+(the ``browser`` fixture, tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,42 +17,6 @@ from tests.e2e.processes import Deployment
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 TIMEOUT = 30
-
-
-def unavailable(reason: str) -> NoReturn:
-    if os.environ.get("VPSORG_REQUIRE_BROWSER"):
-        pytest.fail(f"VPSORG_REQUIRE_BROWSER is set but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError as exc:
-        unavailable(f"selenium is not installed ({exc}): pip install -e '.[dev]'")
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or chromedriver is None:
-        unavailable("chromium or chromedriver is missing (run scripts/ensure-chromium)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root in a container
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        # Offline: any name but 127.0.0.1 fails to resolve, so a CDN asset could not load.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--no-proxy-server",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_docs_work_offline_and_try_it_out_lists_servers(

@@ -71,6 +71,7 @@ class TokenScope(StrEnum):
 class Actor(StrEnum):
     TOKEN = "token"
     OPERATOR = "operator"
+    USER = "user"
     ANONYMOUS = "anonymous"
 
 
@@ -295,6 +296,7 @@ class Event(ApiModel):
     path: str
     resource: str | None = None
     action_id: int | None = None
+    user_id: int | None = None
     status: int | None = None
     outcome: Outcome
     error_code: str | None = None

@@ -14,6 +14,8 @@ class Actor(StrEnum):
     """An API request made with a live token of the account."""
     OPERATOR = "operator"
     """A ``vpsorg`` command run by an operator."""
+    USER = "user"
+    """A change made in the web panel by one of the account's users (``user_id``)."""
     ANONYMOUS = "anonymous"
     """An API request without a live token (refused with 401): no account is named."""
 
@@ -47,6 +49,8 @@ class AuditEvent(Base):
     path: Mapped[str] = mapped_column(String(500))
     resource: Mapped[str | None] = mapped_column(String(100), default=None)
     action_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The panel user who made the change (actor ``user``); no foreign key, as ``action_id``."""
     status: Mapped[int | None] = mapped_column(Integer, default=None)
     """The HTTP status; None for a CLI change."""
     outcome: Mapped[str] = mapped_column(String(16))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vpsorg.cli import accounts, db, hosts, images, locations, plans, simulator, tokens
+from vpsorg.cli import accounts, db, hosts, images, locations, plans, simulator, tokens, users
 from vpsorg.cli.audit import audit_events
 from vpsorg.cli.serve import run_worker, serve
 
@@ -43,6 +43,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(plans.app, name="plans")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(users.app, name="users")
 app.add_typer(hosts.app, name="hosts")
 app.add_typer(locations.app, name="locations")
 app.add_typer(images.app, name="os")
