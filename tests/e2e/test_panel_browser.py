@@ -40,6 +40,7 @@ def served(installations: MakeInstallation) -> Iterator[tuple[Installation, str]
 
 def test_the_panel_in_a_browser(served: tuple[Installation, str], browser: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     installation, base_url = served
@@ -54,7 +55,11 @@ def test_the_panel_in_a_browser(served: tuple[Installation, str], browser: Any) 
         element.send_keys(value)
 
     def submit(css: str) -> None:
+        # A form post loads a new page: wait for the old one to go (its readyState is
+        # "complete" until then, so waiting on that alone can read the old page's URL).
+        page = find("html")
         find(css).click()
+        wait.until(expected_conditions.staleness_of(page))
         wait.until(lambda _: browser.execute_script("return document.readyState") == "complete")
 
     def shot(name: str) -> None:

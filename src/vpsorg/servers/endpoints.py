@@ -47,6 +47,7 @@ Cursor = Annotated[
     str | None,
     Query(
         max_length=CURSOR_MAX_LENGTH,
+        pattern="^[A-Za-z0-9_-]+$",  # base64url, as encode_cursor writes it
         description="Continue after the page whose `next` link gave this opaque cursor: "
         "follow `next` to walk every server once, even while servers are added or deleted",
     ),
