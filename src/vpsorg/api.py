@@ -12,6 +12,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BeforeValidator
+from starlette.datastructures import URL
 
 from vpsorg.errors import ErrorBody, InvalidParameters
 from vpsorg.schemas import CONTROL_CHARACTERS, MAX_ID, Page
@@ -117,16 +118,27 @@ def page_links(
     request: Request, page: int, per_page: int, total: int
 ) -> tuple[str | None, str | None]:
     """Absolute ``next`` and ``previous`` URLs, keeping the other query parameters."""
-    last_page = max(1, -(-total // per_page))
-
-    public_url: str | None = request.app.state.settings.public_url
+    last = last_page(total, per_page)
 
     def link(number: int) -> str:
-        url = request.url.include_query_params(page=number, per_page=per_page)
-        if public_url is None:  # the Host was checked against allowed_hosts
-            return str(url)
-        return f"{public_url}{url.path}?{url.query}"
+        return absolute_link(
+            request, request.url.include_query_params(page=number, per_page=per_page)
+        )
 
-    next_url = link(page + 1) if page < last_page else None
-    previous_url = link(min(page - 1, last_page)) if page > 1 else None
+    next_url = link(page + 1) if page < last else None
+    previous_url = link(min(page - 1, last)) if page > 1 else None
     return next_url, previous_url
+
+
+def last_page(total: int, per_page: int) -> int:
+    """The number of the last page (1 when there is nothing to show)."""
+    return max(1, -(-total // per_page))
+
+
+def absolute_link(request: Request, url: URL) -> str:
+    """``url`` (one of this request's) as clients should follow it: under VPSORG_PUBLIC_URL
+    when set, else on the Host the request came to."""
+    public_url: str | None = request.app.state.settings.public_url
+    if public_url is None:  # the Host was checked against allowed_hosts
+        return str(url)
+    return f"{public_url}{url.path}?{url.query}"

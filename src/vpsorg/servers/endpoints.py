@@ -12,7 +12,15 @@ from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
-from vpsorg.api import PageNumber, PathId, PerPage, error_responses, strict_query
+from vpsorg.api import (
+    PageNumber,
+    PathId,
+    PerPage,
+    absolute_link,
+    error_responses,
+    last_page,
+    strict_query,
+)
 from vpsorg.catalog.schemas import LocationCode
 from vpsorg.db import single_statement_reads
 from vpsorg.deps import CurrentAccount, DbSession, ReadingCaller
@@ -97,8 +105,8 @@ async def list_servers(
     more = len(rows) > per_page if cursor is not None else page * per_page < total
     rows = rows[:per_page]
     next_url = _list_link(request, page + 1, per_page, rows[-1].id) if more and rows else None
-    last_page = max(1, -(-total // per_page))
-    previous_url = _list_link(request, min(page - 1, last_page), per_page) if page > 1 else None
+    last = last_page(total, per_page)
+    previous_url = _list_link(request, min(page - 1, last), per_page) if page > 1 else None
     results = [ServerSummary.body_from_row(row) for row in rows]
     return _json({"count": total, "next": next_url, "previous": previous_url, "results": results})
 
@@ -110,10 +118,7 @@ def _list_link(request: Request, page: int, per_page: int, after_id: int | None 
     url = url.include_query_params(page=page, per_page=per_page)
     if after_id is not None:
         url = url.include_query_params(cursor=encode_cursor(after_id))
-    public_url: str | None = request.app.state.settings.public_url
-    if public_url is None:  # the Host was checked against allowed_hosts
-        return str(url)
-    return f"{public_url}{url.path}?{url.query}"
+    return absolute_link(request, url)
 
 
 async def _references(
