@@ -114,7 +114,6 @@ class Window:
         return (expiry - into_window) + expiry * (1 - target / self.current) + _PAST
 
 
-
 class Counts(Protocol):
     """Where the sliding windows' counts live."""
 
@@ -122,6 +121,8 @@ class Counts(Protocol):
         """Count one request against ``key`` unless it is over its limit; whether it counted."""
 
     async def window(self, key: _Key) -> Window: ...
+
+    async def windows(self, keys: list[_Key]) -> list[Window]: ...
 
     async def close(self) -> None: ...
 
@@ -145,6 +146,9 @@ class MemoryCounts:
 
     async def window(self, key: _Key) -> Window:
         return self._window(key)
+
+    async def windows(self, keys: list[_Key]) -> list[Window]:
+        return [self._window(key) for key in keys]
 
     async def close(self) -> None:
         self._counts.clear()
@@ -190,6 +194,9 @@ class RedisCounts:
             key.name, key.item.get_expiry()
         )
         return Window(previous, previous_ttl, current, time.time())
+
+    async def windows(self, keys: list[_Key]) -> list[Window]:
+        return await asyncio.gather(*(self.window(key) for key in keys))  # round trips at once
 
     async def close(self) -> None:
         await self._close()
@@ -271,10 +278,7 @@ class Limiter:
         for key in keys:
             if not await self.counts.hit(key):
                 return Verdict(False, (await self.counts.window(key)).quota(key))
-        if isinstance(self.counts, MemoryCounts):
-            windows = [await self.counts.window(key) for key in keys]
-        else:  # round trips to Redis: at once
-            windows = await asyncio.gather(*(self.counts.window(key) for key in keys))
+        windows = await self.counts.windows(keys)
         quotas = [window.quota(key) for window, key in zip(windows, keys, strict=True)]
         tightest = min(quotas, key=lambda quota: (quota.remaining, -quota.reset_at))
         return Verdict(True, tightest)
