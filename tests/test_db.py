@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import SERVER
 from vpsorg.accounts.models import Account
-from vpsorg.db import create_engine, session_factory, transaction
+from vpsorg.actions.models import Action
+from vpsorg.billing.models import ServerCharge
+from vpsorg.clock import utcnow
+from vpsorg.db import create_engine, insert_all, insert_new, session_factory, transaction
 from vpsorg.runtime import Runtime
 
 
@@ -186,3 +189,53 @@ async def test_a_connection_idle_past_its_ping_is_replaced_if_dead(
             assert await connection.scalar(text("SELECT pg_backend_pid()")) != pid
     finally:
         await engine.dispose()
+
+
+async def test_insert_new_writes_one_row_with_its_defaults_and_leaves_the_session_alone(
+    app, client, user
+):
+    created = await client.post("/api/v1/servers/", json=SERVER, headers=user.headers)
+    server_id = created.json()["id"]
+    runtime: Runtime = app.state.runtime
+    statements = []
+    event.listen(
+        runtime.engine.sync_engine,
+        "before_cursor_execute",
+        lambda *args: statements.append(args[2]),
+    )
+
+    async with transaction(runtime.sessions) as session:
+        action = await insert_new(
+            session, Action(server_id=server_id, account_id=user.account_id, command="reboot")
+        )
+        charges = [
+            ServerCharge(
+                server_id=server_id,
+                account_id=user.account_id,
+                hour=h,
+                starts_at=utcnow(),
+                amount_micros=5,
+                credit_entry_id=None,
+            )
+            for h in (7, 8)
+        ]
+        await insert_all(session, charges)
+        assert action not in session and not session.new and not session.dirty
+
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert len(inserts) == 2, statements
+    # The object holds what its row holds: defaults were given here, not by the database.
+    assert action.id is not None
+    assert (action.status, action.progress, action.attempts) == ("pending", 0, 0)
+    async with runtime.sessions() as session:
+        row = await session.get(Action, action.id)
+        assert row is not None
+        assert (row.status, row.progress, row.attempts, row.created_at) == (
+            "pending", 0, 0, action.created_at,
+        )  # fmt: skip
+        hours = await session.scalars(
+            select(ServerCharge.hour)
+            .where(ServerCharge.server_id == server_id)
+            .order_by(ServerCharge.hour)
+        )
+        assert list(hours) == [0, 7, 8]  # the create's first hour, then the two inserted

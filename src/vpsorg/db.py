@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, MetaData, event
+from sqlalchemy import ColumnDefault, Connection, Insert, MetaData, Table, event, insert, inspect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +33,65 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+B = TypeVar("B", bound=Base)
+
+
+async def insert_new(session: AsyncSession, row: B) -> B:
+    """INSERT a new object's row with one Core statement and give the object its id.
+
+    For the rows a create writes (its server, action, ledger line and charge): a flush runs
+    the unit of work for each, a large part of a create's CPU. The object is not added to
+    the session; it stays a new object with its id set, so nothing of it is flushed again.
+    A column left unset gets its default here, as a flush would give it, so the object
+    holds what its row holds.
+    """
+    table, values = _values(row)
+    mapper = inspect(type(row))
+    key = mapper.get_property_by_column(mapper.primary_key[0]).key
+    setattr(row, key, await session.scalar(_inserting(table), values))
+    return row
+
+
+async def insert_all(session: AsyncSession, rows: Sequence[Base]) -> None:
+    """INSERT new objects' rows (of one table) in one statement, as ``insert_new`` does one,
+    without giving them ids."""
+    if not rows:
+        return
+    table, _ = _values(rows[0])
+    await session.execute(insert(table), [_values(row)[1] for row in rows])
+
+
+def _values(row: Base) -> tuple[Table, dict[str, Any]]:
+    mapper = inspect(type(row))
+    state = inspect(row)
+    values: dict[str, Any] = {}
+    for attribute in mapper.column_attrs:
+        column = attribute.columns[0]
+        if column.primary_key:
+            continue
+        default = column.default
+        if attribute.key not in state.dict and isinstance(default, ColumnDefault):
+            value = default.arg(None) if default.is_callable else default.arg
+            setattr(row, attribute.key, value)
+        if attribute.key in state.dict:
+            values[column.key] = state.dict[attribute.key]
+    return table_of(type(row)), values
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements built once (no ORM plugin: Session.execute
+    runs them as plain SQL)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@cache
+def _inserting(table: Table) -> Insert:
+    (key,) = table.primary_key.columns
+    return insert(table).returning(key)
 
 
 class MissingExtra(RuntimeError):

@@ -201,7 +201,7 @@ async def test_actions_of_one_server_run_in_order(app, user, factory):
     server = await factory.server(user, wait=None)
     sessions = app.state.runtime.sessions
     async with transaction(sessions) as session:
-        queue.enqueue(session, server["id"], user.account_id, "delete")
+        await queue.enqueue(session, server["id"], user.account_id, "delete")
 
     async with transaction(sessions) as session:
         create = await queue.claim(session, "w1", 30)
@@ -249,7 +249,7 @@ async def test_any_runnable_agrees_with_claim(app, user, factory):
     server = await factory.server(user, wait=None)
     sessions, read_sessions = app.state.runtime.sessions, app.state.runtime.read_sessions
     async with transaction(sessions) as session:
-        queue.enqueue(session, server["id"], user.account_id, "delete")
+        await queue.enqueue(session, server["id"], user.account_id, "delete")
 
     async def runnable() -> bool:
         async with transaction(read_sessions) as session:
@@ -369,7 +369,7 @@ async def test_a_batch_claim_takes_one_action_per_server_in_order(app, user, fac
     await runtime.close()
     one, two = [await factory.server(user, name=f"o{n}", wait=None) for n in range(2)]
     async with transaction(runtime.sessions) as session:
-        queue.enqueue(session, one["id"], user.account_id, "delete")
+        await queue.enqueue(session, one["id"], user.account_id, "delete")
 
     async with transaction(runtime.sessions) as session:
         claimed = await queue.claim_many(session, "w1", lease_seconds=30, limit=10)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from vpsorg.accounts.models import Account, CreditEntry
+from vpsorg.db import table_of
 
 
 async def ledger(
@@ -47,3 +49,18 @@ async def accounts_with_server_counts(session: AsyncSession) -> Sequence[tuple[A
         .order_by(Account.id)
     )
     return [(account, int(count)) for account, count in rows.tuples()]
+
+
+_ACCOUNTS = table_of(Account)
+_SET_BALANCE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account"))
+    .values(balance_micros=bindparam("balance"))
+)
+
+
+async def set_balance(session: AsyncSession, account: Account, balance_micros: int) -> None:
+    """Write the (locked) account's balance in one statement; the object holds it as
+    written, so no flush writes it again."""
+    await session.execute(_SET_BALANCE, {"account": account.id, "balance": balance_micros})
+    set_committed_value(account, "balance_micros", balance_micros)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.accounts import repository
 from vpsorg.accounts.models import MICROS, Account, CreditEntry
+from vpsorg.db import insert_new
 from vpsorg.errors import NotFound
 
 
@@ -42,15 +44,16 @@ async def create_account(session: AsyncSession, name: str, credits_micros: int =
 async def record_entry(
     session: AsyncSession, account: Account, amount_micros: int, *, kind: str, memo: str = ""
 ) -> CreditEntry:
-    """Append a ledger line and move the (locked) account's balance with it."""
-    account.balance_micros += amount_micros
+    """Append a ledger line and move the (locked) account's balance with it: two statements,
+    no flush (see ``db.insert_new``)."""
+    balance = account.balance_micros + amount_micros
     entry = CreditEntry(
         account_id=account.id,
         kind=kind,
         amount_micros=amount_micros,
-        balance_after_micros=account.balance_micros,
+        balance_after_micros=balance,
         memo=memo,
     )
-    session.add(entry)
-    await session.flush()
+    await insert_new(session, entry)
+    await repository.set_balance(session, account, balance)
     return entry

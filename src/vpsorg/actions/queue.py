@@ -41,12 +41,13 @@ from sqlalchemy.orm import aliased
 from vpsorg.actions.models import Action, ActionCommand, ActionStatus
 from vpsorg.actions.notifier import CHANNEL
 from vpsorg.clock import utcnow
+from vpsorg.db import insert_new
 from vpsorg.observability import metrics
 
 UNFINISHED = (ActionStatus.PENDING, ActionStatus.RUNNING)
 
 
-def enqueue(
+async def enqueue(
     session: AsyncSession,
     server_id: int,
     account_id: int,
@@ -54,10 +55,12 @@ def enqueue(
     *,
     backup_id: int | None = None,
 ) -> Action:
+    """Queue an action: its row is inserted at once (one statement, no flush), and the
+    worker is woken when the transaction commits (``deps.after_commit``)."""
     action = Action(
         server_id=server_id, account_id=account_id, command=command, backup_id=backup_id
     )
-    session.add(action)
+    await insert_new(session, action)
     session.info["actions_enqueued"] = True
     return action
 

@@ -69,7 +69,9 @@ async def _take(
     await session.flush()
     backup.volume = volume_name(server.id, backup.id, now)
     command = ActionCommand.SNAPSHOT if kind == BackupKind.SNAPSHOT else ActionCommand.BACKUP
-    action = queue.enqueue(session, server.id, server.account_id, command, backup_id=backup.id)
+    action = await queue.enqueue(
+        session, server.id, server.account_id, command, backup_id=backup.id
+    )
     await session.flush()
     return backup, action
 
@@ -77,7 +79,7 @@ async def _take(
 async def delete_backup(session: AsyncSession, server: Server, backup: Backup) -> Action:
     """Hide the backup at once (its charges end) and queue the removal of its copy."""
     backup.deleted_at = utcnow()
-    action = queue.enqueue(
+    action = await queue.enqueue(
         session, server.id, server.account_id, ActionCommand.DELETE_BACKUP, backup_id=backup.id
     )
     await session.flush()
@@ -105,7 +107,7 @@ async def request_restore(
     to_status = ServerStatus.REBOOTING if server.status == ServerStatus.ACTIVE else server.status
     if not await servers.transition(session, server.id, [server.status], to_status):
         raise InvalidState("Server status changed; try again.")
-    action = queue.enqueue(
+    action = await queue.enqueue(
         session, server.id, account.id, ActionCommand.RESTORE, backup_id=backup.id
     )
     await session.flush()

@@ -45,13 +45,17 @@ _SNAPSHOT_STARTS_BEFORE_DELETION = or_(
 )
 
 
-async def standing(session: AsyncSession, account_id: int, until: datetime) -> tuple[int, bool]:
-    """(live servers, whether any server- or snapshot-hour started by ``until`` is uncharged)
-    of an account, in one query: what a create asks before it charges anything.
+async def lock_with_standing(
+    session: AsyncSession, account_id: int, until: datetime
+) -> tuple[Account, int, bool] | None:
+    """The account under its row lock (as ``accounts.service.lock_account`` takes it), with
+    its live servers and whether any server- or snapshot-hour started by ``until`` is
+    uncharged, in one statement: what a create asks before it charges anything.
 
-    Live servers are those not deleted, as the servers limit counts them. Nothing is locked:
-    call it with the account locked, and settle (which locks what it charges) only when
-    something is due.
+    Live servers are those not deleted, as the servers limit counts them. The counts are
+    read in the statement that takes the lock, so they see every create that held it
+    before. Only the account is locked: settle (which locks what it charges) only when
+    something is due. None when there is no such account.
     """
     live = (
         select(func.count())
@@ -71,8 +75,14 @@ async def standing(session: AsyncSession, account_id: int, until: datetime) -> t
         Backup.next_charge_at <= until,
         _SNAPSHOT_STARTS_BEFORE_DELETION,
     )
-    row = (await session.execute(select(live, due_server | due_snapshot))).one()
-    return int(row[0]), bool(row[1])
+    query = (
+        select(Account, live, due_server | due_snapshot)
+        .where(Account.id == account_id)
+        .with_for_update(of=Account, key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], int(row[1]), bool(row[2]))
 
 
 async def due_snapshots(

@@ -37,6 +37,7 @@ from vpsorg.billing.models import ServerCharge, SnapshotCharge
 from vpsorg.billing.pricing import capped_charge_micros, hour_price_micros, snapshot_hour_micros
 from vpsorg.catalog.models import Plan
 from vpsorg.clock import utcnow
+from vpsorg.db import insert_all
 from vpsorg.errors import InsufficientCredits, InvalidParameters, NotFound
 from vpsorg.servers.models import Server
 
@@ -181,8 +182,7 @@ async def _book(
         entry_id = entry.id
     for charge in hours:
         charge.credit_entry_id = entry_id
-        session.add(charge)
-    await session.flush()
+    await insert_all(session, hours)
 
 
 # -- creating a server ------------------------------------------------------------------
@@ -199,17 +199,23 @@ def require_first_hour(account: Account, plan: Plan, backups_enabled: bool) -> N
         )
 
 
-async def settle_before_create(session: AsyncSession, account: Account, now: datetime) -> int:
-    """Settle the (locked) account up to ``now``; returns how many live servers it has.
+async def lock_for_create(
+    session: AsyncSession, account_id: int, now: datetime
+) -> tuple[Account, int]:
+    """Lock the account and settle it up to ``now``; returns it and how many live servers
+    it has.
 
-    One query when nothing is due, as is usual (the meter keeps accounts settled): it counts
-    the servers and asks whether any hour is due; only then are the due rows locked and
-    charged, exactly as ``settle`` would.
+    One statement when nothing is due, as is usual (the meter keeps accounts settled): the
+    lock, the count of servers and whether any hour is due; only then are the due rows
+    locked and charged, exactly as ``settle`` would.
     """
-    live, due = await repository.standing(session, account.id, now)
+    found = await repository.lock_with_standing(session, account_id, now)
+    if found is None:
+        raise NotFound(f"Account {account_id} not found.")
+    account, live, due = found
     if due:
         await settle(session, account, now)
-    return live
+    return account, live
 
 
 def start_first_hour(server: Server) -> ServerCharge:

@@ -50,7 +50,7 @@ async def suspend_servers(session: AsyncSession, account: Account) -> int:
         if not await repository.transition(session, server.id, [previous], ServerStatus.SUSPENDED):
             continue
         if previous == ServerStatus.ACTIVE:
-            queue.enqueue(session, server.id, account.id, ActionCommand.SUSPEND)
+            await queue.enqueue(session, server.id, account.id, ActionCommand.SUSPEND)
         count += 1
     await session.flush()
     return count

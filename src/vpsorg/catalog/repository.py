@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, false, func, literal, select
+from sqlalchemy import ColumnElement, exists, false, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import OperatingSystem, Plan, SshKey
+from vpsorg.hosts.models import Host
 from vpsorg.locations.models import Location
 from vpsorg.servers.models import Server
 
@@ -20,6 +21,9 @@ class Found(NamedTuple):
     os: OperatingSystem | None
     location: Location | None
     ssh_key: SshKey | None
+    location_has_hosts: bool = False
+    """Whether any host is registered in the location (none: its servers go on the
+    driver's default host, and placement has nothing to weigh)."""
 
 
 async def list_plans(session: AsyncSession) -> Sequence[Plan]:
@@ -99,16 +103,17 @@ async def find_references(
     comes back as None rather than as no row.
     """
     one = select(literal(1).label("one")).subquery()
+    has_hosts = exists().where(Host.location_code == Location.code)
     query = (
-        select(Plan, OperatingSystem, Location, SshKey)
+        select(Plan, OperatingSystem, Location, SshKey, has_hosts)
         .select_from(one)
         .outerjoin(Plan, _matches(Plan.id, plan_id))
         .outerjoin(OperatingSystem, _matches(OperatingSystem.id, os_id))
         .outerjoin(Location, _matches(Location.code, location))
         .outerjoin(SshKey, _matches(SshKey.id, ssh_key_id) & (SshKey.account_id == account_id))
     )
-    row = (await session.execute(query)).one()
-    return Found(*row)
+    plan, os, found_location, key, hosts = (await session.execute(query)).one()
+    return Found(plan, os, found_location, key, bool(hosts))
 
 
 def _matches(column: Any, value: object) -> ColumnElement[bool]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg.errors import CapacityUnavailable
 from vpsorg.locations import repository
 from vpsorg.locations.models import AddressRange, Location
+from vpsorg.servers import repository as servers
 from vpsorg.servers.models import Server
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -81,8 +84,21 @@ class Shape:
         return self.network.prefixlen
 
 
-def shape(address_range: AddressRange) -> Shape:
-    return Shape.of(address_range.cidr, address_range.gateway)
+class HasShape(Protocol):
+    @property
+    def cidr(self) -> str: ...
+    @property
+    def gateway(self) -> str: ...
+
+
+def shape(address_range: HasShape) -> Shape:
+    return _shape(address_range.cidr, address_range.gateway)
+
+
+@lru_cache(maxsize=1024)
+def _shape(cidr: str, gateway: str) -> Shape:
+    """Shapes are read on every create, and ranges seldom change: parsed once."""
+    return Shape.of(cidr, gateway)
 
 
 async def lock_pools(session: AsyncSession, location: Location) -> None:
@@ -92,7 +108,8 @@ async def lock_pools(session: AsyncSession, location: Location) -> None:
 
 async def assign_addresses(session: AsyncSession, server: Server, location: Location) -> None:
     """Give a new server, inserted in this transaction, a free IPv4 (and IPv6, if the location
-    has a range) address of its location: one read, one write per family, one UPDATE.
+    has a range) address of its location: one read, one write per family, and the server's
+    UPDATE (which also writes its ``host_id``).
 
     A range's cursor is taken by an UPDATE that orders concurrent creates by itself; its row
     lock lasts until the commit, so call this last. Offsets given back are reused first, and
@@ -103,17 +120,17 @@ async def assign_addresses(session: AsyncSession, server: Server, location: Loca
     tries again, and no address is ever held twice.
     """
     ranges = await repository.ranges_with_released(session, location.code)
-    if any(released is not None for _range, released in ranges):
+    if any(r.released is not None for r in ranges):
         await lock_pools(session, location)
         ranges = await repository.ranges_with_released(session, location.code)
-    ipv4 = [(r, released) for r, released in ranges if r.family == 4]
-    ipv6 = [(r, released) for r, released in ranges if r.family == 6]
+    ipv4 = [r for r in ranges if r.family == 4]
+    ipv6 = [r for r in ranges if r.family == 6]
     if not ipv4:
         raise CapacityUnavailable(f"Location '{location.code}' has no IPv4 range.")
     server.ipv4_address = await _take(session, ipv4, "IPv4", location)
     server.ipv6_address = await _take(session, ipv6, "IPv6", location) if ipv6 else None
     try:
-        await session.flush()
+        await servers.set_placement(session, server)
     except IntegrityError as exc:
         if not _is_address_conflict(exc):
             raise
@@ -122,21 +139,23 @@ async def assign_addresses(session: AsyncSession, server: Server, location: Loca
 
 async def _take(
     session: AsyncSession,
-    ranges: Sequence[tuple[AddressRange, int | None]],
+    ranges: Sequence[repository.RangeCursor],
     family: str,
     location: Location,
 ) -> str:
     """A released offset first (lowest range, then lowest offset), else the cursor of the
     first range that has room."""
-    for address_range, released in ranges:
-        if released is not None:
-            await repository.forget_released(session, address_range.id, released)
-            return shape(address_range).address(released)
-    for address_range, _released in ranges:
+    for address_range in ranges:
+        if address_range.released is not None:
+            await repository.forget_released(session, address_range.id, address_range.released)
+            return shape(address_range).address(address_range.released)
+    for address_range in ranges:
         form = shape(address_range)
         if _handed_next(form, address_range.next_offset) > form.last:
             continue  # full when read, so full now: a cursor only moves on
-        offset = await repository.take_next(session, address_range, form.gateway_offset, form.last)
+        offset = await repository.take_next(
+            session, address_range.id, form.gateway_offset, form.last
+        )
         if offset is not None:
             return form.address(offset)
     raise CapacityUnavailable(f"No free {family} address is left in location '{location.code}'.")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import BigInteger, case, delete, func, literal, select, update
+from sqlalchemy import BigInteger, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
+from vpsorg.db import table_of
 from vpsorg.locations.models import AddressRange, Location, ReleasedAddress
 
 
@@ -37,29 +38,46 @@ async def ranges_of(session: AsyncSession, code: str) -> Sequence[AddressRange]:
     return (await session.scalars(query)).all()
 
 
-async def ranges_with_released(
-    session: AsyncSession, code: str
-) -> Sequence[tuple[AddressRange, int | None]]:
-    """A location's ranges, oldest first, each with its lowest released offset (or None), in
-    one query: an allocation's one read, however many servers the location has.
+_RANGES = table_of(AddressRange)
+_RANGES_WITH_RELEASED = (
+    select(
+        _RANGES.c.id,
+        _RANGES.c.family,
+        _RANGES.c.cidr,
+        _RANGES.c.gateway,
+        _RANGES.c.next_offset,
+        select(func.min(table_of(ReleasedAddress).c.offset))
+        .where(table_of(ReleasedAddress).c.range_id == _RANGES.c.id)
+        .correlate(_RANGES)
+        .scalar_subquery()
+        .label("released"),
+    )
+    .where(_RANGES.c.location_code == bindparam("code"))
+    .order_by(_RANGES.c.id)
+)
+
+
+class RangeCursor(NamedTuple):
+    """What an allocation reads of a range: its shape, its cursor and its lowest released
+    offset (None when none is released)."""
+
+    id: int
+    family: int
+    cidr: str
+    gateway: str
+    next_offset: int
+    released: int | None
+
+
+async def ranges_with_released(session: AsyncSession, code: str) -> list[RangeCursor]:
+    """A location's ranges, oldest first, each with its lowest released offset, in one
+    query: an allocation's one read, however many servers the location has.
 
     Run it after ``lock``: the statement's snapshot then shows every cursor and released
     offset as the last holder of the lock left them.
     """
-    lowest = (
-        select(func.min(ReleasedAddress.offset))
-        .where(ReleasedAddress.range_id == AddressRange.id)
-        .correlate(AddressRange)
-        .scalar_subquery()
-    )
-    query = (
-        select(AddressRange, lowest)
-        .where(AddressRange.location_code == code)
-        .order_by(AddressRange.id)
-        .execution_options(populate_existing=True)
-    )
-    rows = await session.execute(query)
-    return [(r, None if offset is None else int(offset)) for r, offset in rows.all()]
+    rows = await session.execute(_RANGES_WITH_RELEASED, {"code": code})
+    return [RangeCursor(*row) for row in rows]
 
 
 async def all_ranges(session: AsyncSession) -> Sequence[AddressRange]:
@@ -79,8 +97,19 @@ MAX_OFFSET = 2**63 - 1
 """The largest cursor a BIGINT holds: an IPv6 range's last offset may be far beyond it."""
 
 
+_GATEWAY = bindparam("gateway_offset", type_=BigInteger())
+_HANDED = case((_RANGES.c.next_offset == _GATEWAY, _GATEWAY + 1), else_=_RANGES.c.next_offset)
+"""The offset a range hands out next: its cursor, or the one after it on the gateway."""
+_TAKE_NEXT = (
+    update(_RANGES)
+    .where(_RANGES.c.id == bindparam("range_id"), bindparam("last", type_=BigInteger()) >= _HANDED)
+    .values(next_offset=_HANDED + 1)
+    .returning(_RANGES.c.next_offset)
+)
+
+
 async def take_next(
-    session: AsyncSession, address_range: AddressRange, gateway_offset: int, last: int
+    session: AsyncSession, range_id: int, gateway_offset: int, last: int
 ) -> int | None:
     """Hand out the range's next offset (the cursor, or the one after it when the cursor is
     on the gateway) and move the cursor past it, in one UPDATE; None when the range is full.
@@ -89,25 +118,9 @@ async def take_next(
     to end and then works on the cursor as that one left it (PostgreSQL re-reads the row;
     SQLite has one writer at a time).
     """
-    gateway = literal(gateway_offset, BigInteger())
-    handed = case(
-        (AddressRange.next_offset == gateway, gateway + 1), else_=AddressRange.next_offset
-    )
-    result = await session.execute(
-        update(AddressRange)
-        .where(
-            AddressRange.id == address_range.id,
-            handed <= literal(min(last, MAX_OFFSET), BigInteger()),
-        )
-        .values(next_offset=handed + 1)
-        .returning(AddressRange.next_offset)
-        .execution_options(synchronize_session=False)
-    )
-    cursor = result.scalar_one_or_none()
-    if cursor is None:
-        return None
-    set_committed_value(address_range, "next_offset", int(cursor))
-    return int(cursor) - 1
+    parameters = {"range_id": range_id, "gateway_offset": gateway_offset, "last": min(last, MAX_OFFSET)}
+    cursor = await session.scalar(_TAKE_NEXT, parameters)
+    return None if cursor is None else int(cursor) - 1
 
 
 def add_released(session: AsyncSession, range_id: int, offset: int) -> None:

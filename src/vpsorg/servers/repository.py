@@ -15,6 +15,7 @@ from vpsorg.auth.models import ApiToken
 from vpsorg.auth.tokens import CALLER_COLUMNS, Caller, is_live
 from vpsorg.catalog.models import OperatingSystem, Plan
 from vpsorg.clock import utcnow
+from vpsorg.db import table_of
 from vpsorg.servers.models import Server
 
 
@@ -193,6 +194,32 @@ def list_owned_view(
     # Past the end: no row to carry the count.
     total = connection.scalar(_count_statement(has_status, has_location), parameters)
     return int(total or 0), rows
+
+
+_SERVERS = table_of(Server)
+_SET_PLACEMENT = (
+    update(_SERVERS)
+    .where(_SERVERS.c.id == bindparam("server_id"))
+    .values(
+        host_id=bindparam("host"),
+        ipv4_address=bindparam("ipv4"),
+        ipv6_address=bindparam("ipv6"),
+    )
+)
+
+
+async def set_placement(session: AsyncSession, server: Server) -> None:
+    """Write a new server's host and addresses, as set on the object (not in the session:
+    see ``db.insert_new``)."""
+    await session.execute(
+        _SET_PLACEMENT,
+        {
+            "server_id": server.id,
+            "host": server.host_id,
+            "ipv4": server.ipv4_address,
+            "ipv6": server.ipv6_address,
+        },
+    )
 
 
 async def count_live(session: AsyncSession, account_id: int) -> int:

@@ -9,7 +9,6 @@ from typing import Any, TypeGuard
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
-from vpsorg.accounts.service import lock_account
 from vpsorg.actions import queue
 from vpsorg.actions.models import Action, ActionCommand
 from vpsorg.backups import repository as backups
@@ -18,6 +17,7 @@ from vpsorg.catalog import repository as catalog
 from vpsorg.catalog.models import OperatingSystem, Plan, SshKey
 from vpsorg.catalog.schemas import LOCATION_CODE
 from vpsorg.clock import utcnow
+from vpsorg.db import insert_new
 from vpsorg.errors import (
     AccountSuspended,
     InvalidParameters,
@@ -85,7 +85,7 @@ async def check_location_filter(session: AsyncSession, location: str | None) -> 
 
 @dataclass(frozen=True)
 class References:
-    """The plan, OS and location a create body names, looked up once per request.
+    """The plan, OS, location and SSH key a create body names, looked up once per request.
 
     Resolved from the raw body before it is validated (``resolve_references``), so a 400
     names unknown references beside malformed fields; a valid body then uses these objects.
@@ -97,6 +97,7 @@ class References:
     location: Location | None
     ssh_key: SshKey | None
     errors: dict[str, list[str]]
+    location_has_hosts: bool = False
 
     def require(self, data: ServerCreate) -> tuple[Plan, OperatingSystem, Location]:
         """The three references, or InvalidParameters naming every unknown one.
@@ -131,34 +132,39 @@ async def create_server(
     waits for comes last, two statements before the commit: the cursors of its address
     ranges (and, only when the location has hosts or addresses given back, its row lock).
     A refused create writes nothing.
+
+    The rows are written with one statement each, not through the session's unit of work
+    (``db.insert_new``): the server and action returned are not in the session.
     """
     plan, os, location = references.require(data)
-    account = await lock_account(session, account.id)
+    now = utcnow()
+    account, live = await billing.lock_for_create(session, account.id, now)
     if data.ssh_key_id is not None:
         await _keep_ssh_key(session, account, data.ssh_key_id)
-    now = utcnow()
-    live = await billing.settle_before_create(session, account, now)
     _check_may_create(account, plan, data.backups_enabled, live)
     server = Server(
         account_id=account.id, name=data.name, hostname=data.hostname,
-        status=ServerStatus.PROVISIONING, location=location, plan=plan, os=os,
-        ssh_key_id=data.ssh_key_id, backups_enabled=data.backups_enabled,
+        status=ServerStatus.PROVISIONING, location_code=location.code, plan_id=plan.id,
+        os_id=os.id, ssh_key_id=data.ssh_key_id, backups_enabled=data.backups_enabled,
         created_at=now, updated_at=now,
     )  # fmt: skip
+    server.location, server.plan, server.os = location, plan, os
     first_hour = billing.start_first_hour(server)
-    session.add(server)
-    await session.flush()
-    action = queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
+    await insert_new(session, server)
+    action = await queue.enqueue(session, server.id, account.id, ActionCommand.CREATE)
     await billing.book_first_hour(session, account, server, first_hour)
-    server.host = await _place(session, location, plan)
+    if references.location_has_hosts:
+        server.host = await _place(session, location, plan)
+        server.host_id = server.host.id if server.host is not None else None
     await assign_addresses(session, server, location)
     return server, action
 
 
 async def _place(session: AsyncSession, location: Location, plan: Plan) -> Host | None:
-    """The new server's host. A location without hosts (the default host) needs no lock;
-    with hosts, two creates must not both take the last room on one, so the placement is
-    weighed again under the location's lock."""
+    """The new server's host in a location that has hosts (``References.location_has_hosts``;
+    a host registered since then is not weighed, as if the create had come a moment before).
+    Two creates must not both take the last room on one, so the placement is weighed again
+    under the location's lock."""
     host = await scheduler.place(session, location, plan)
     if host is None:
         return None
@@ -225,7 +231,7 @@ async def resolve_references(
         errors["location"] = [f"Unknown location '{code}'."]
     if key_id is not None and found.ssh_key is None:
         errors["ssh_key_id"] = [f"Unknown SSH key {key_id}."]
-    return References(plan, os, location, found.ssh_key, errors)
+    return References(plan, os, location, found.ssh_key, errors, found.location_has_hosts)
 
 
 def _location_code_or_none(value: object) -> str | None:
@@ -281,7 +287,7 @@ async def request_power(
         await session.refresh(server)
         _check_actionable(account, server, power)
         raise InvalidState(f"Server status changed to '{server.status}'; try again.")
-    action = queue.enqueue(session, server.id, account.id, power.command)
+    action = await queue.enqueue(session, server.id, account.id, power.command)
     await session.flush()
     await session.refresh(server)
     return server, action
@@ -309,6 +315,6 @@ async def delete_server(session: AsyncSession, account: Account, server: Server)
     if not won:
         raise NotFound(f"Server {server.id} not found.")
     await backups.delete_of_server(session, server.id, utcnow())
-    action = queue.enqueue(session, server.id, account.id, ActionCommand.DELETE)
+    action = await queue.enqueue(session, server.id, account.id, ActionCommand.DELETE)
     await session.flush()
     return action
