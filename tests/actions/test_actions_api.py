@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import event, text, update
 
 from vpsorg import clock
-from vpsorg.actions import notifier
+from vpsorg.actions import notifier, queue
 from vpsorg.actions.models import Action
+from vpsorg.actions.schemas import ActionOut
 from vpsorg.db import transaction
 
 ACTION_FIELDS = {"id", "command", "status", "progress", "server_id", "started_at",
@@ -239,3 +240,72 @@ async def test_the_listener_works_with_a_psycopg_url_too(app, databases):
             assert await waiter.wait(10)
     finally:
         await listener.close()
+
+
+async def _pending_action_listened_for(app, user, factory, databases):  # type: ignore[no-untyped-def]
+    """A create action no worker here will run, once the API process is listening."""
+    if not databases.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    runtime = app.state.runtime
+    await runtime.worker.stop()
+    action_id = (await factory.server(user, wait=None))["action"]["id"]
+    await _until(lambda: runtime.notifier.listening)
+    return runtime, action_id
+
+
+async def _finish_elsewhere(runtime, action_id: int, **error: str) -> None:
+    """Finish the action as another worker process would: claimed by it, then finished."""
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(Action)
+            .where(Action.id == action_id)
+            .values(status="running", claimed_by="elsewhere", started_at=clock.utcnow())
+        )
+    async with transaction(runtime.sessions) as session:
+        if error:
+            assert await queue.finish(session, action_id, "elsewhere", **error)
+        else:
+            assert await queue.finish_many(session, [action_id], "elsewhere") == {action_id}
+
+
+async def test_a_notification_carries_the_finished_action(
+    app, user, factory, databases, monkeypatch
+):
+    runtime, action_id = await _pending_action_listened_for(app, user, factory, databases)
+    # Neither the batched re-check nor a read of notified ids may bring the row here.
+    by_id: list[int] = []
+
+    async def no_recheck() -> int:
+        return 0
+
+    monkeypatch.setattr(runtime.notifier, "recheck", no_recheck)
+    monkeypatch.setattr(runtime.notifier, "notify", by_id.append)
+
+    with runtime.notifier.watch(action_id) as waiter:
+        await _finish_elsewhere(runtime, action_id)
+        assert await waiter.wait(10)
+        carried = waiter.take()
+    assert by_id == []
+    assert carried is not None
+    async with runtime.read_sessions() as session:
+        stored = await session.get(Action, action_id)
+    assert ActionOut.from_action(carried) == ActionOut.from_action(stored)
+    assert (carried.status, carried.finished_at) == ("success", stored.finished_at)
+
+
+async def test_an_error_too_long_for_a_notification_is_read(app, user, factory, databases):
+    runtime, action_id = await _pending_action_listened_for(app, user, factory, databases)
+    message = "x" * (queue.MAX_NOTIFIED_ERROR_BYTES + 1)
+
+    with runtime.notifier.watch(action_id) as waiter:
+        await _finish_elsewhere(runtime, action_id, error_code="boom", error=message)
+        assert await waiter.wait(10)
+        carried = waiter.take()
+    assert carried is not None  # read by the notifier, whole
+    assert (carried.status, carried.error_code, carried.error) == ("error", "boom", message)
+
+
+def test_a_notification_that_is_not_an_action_is_left_to_the_id_path(caplog):
+    assert notifier.action_of("1234") is None
+    assert notifier.action_of('{"id": 1}') is None  # not a whole row
+    assert "could not be read" in caplog.text

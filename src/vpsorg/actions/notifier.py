@@ -3,9 +3,11 @@
 One notifier per process, three ways to learn that an action finished:
 
 * within one process the worker calls ``notify`` directly;
-* across processes on PostgreSQL, finishing an action sends ``NOTIFY vpsorg_actions, '<id>'``
-  when its transaction commits, and the notifier keeps one ``LISTEN`` connection (asyncpg's
-  ``add_listener``, or psycopg's ``notifies()`` for a ``postgresql+psycopg://`` URL);
+* across processes on PostgreSQL, finishing an action sends ``NOTIFY vpsorg_actions`` with
+  the action's row as JSON (its id alone if the row would not fit) when its transaction
+  commits, and the notifier keeps one ``LISTEN`` connection (asyncpg's ``add_listener``, or
+  psycopg's ``notifies()`` for a ``postgresql+psycopg://`` URL): a row wakes its waiters at
+  once, an id after one read for every action notified meanwhile;
 * for everything else (SQLite across processes, a notification lost while the ``LISTEN``
   connection was down) one task re-checks every waiting action in a single batched query:
   every ``RECHECK_SECONDS`` while listening, every ``POLL_SECONDS`` when not.
@@ -18,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 
+from sqlalchemy import DateTime, inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg.actions import repository
@@ -211,6 +216,11 @@ class ActionNotifier:
         self._recheck_now.set()  # notifications sent while nobody listened are lost
 
     def _on_payload(self, payload: str) -> None:
+        """A notification: the finished action's row (as JSON), or only its id."""
+        action = action_of(payload)
+        if action is not None:
+            self._wake(action.id, action)
+            return
         with contextlib.suppress(ValueError):
             self.notify(int(payload))
 
@@ -251,6 +261,39 @@ class ActionNotifier:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._listener = self._rechecker = self._delivering = None
+
+
+def action_of(payload: str) -> Action | None:
+    """The action a notification carries as JSON (``queue._notification``), as a new
+    object that is in no session; None for a payload that is only an id (or is not ours).
+
+    The long-polls it wakes read it as they would a row: the account was checked by their
+    first read, and an action never changes hands.
+    """
+    if not payload.startswith("{"):
+        return None
+    try:
+        row = json.loads(payload)
+        values = {
+            key: _column_value(row[key], DATETIME_COLUMNS.get(key, False)) for key in ACTION_COLUMNS
+        }
+    except (ValueError, KeyError, TypeError):
+        log.warning("long-polls: an action notification could not be read: %.200s", payload)
+        return None
+    return Action(**values)
+
+
+ACTION_COLUMNS = tuple(attribute.key for attribute in inspect(Action).column_attrs)
+DATETIME_COLUMNS = {
+    attribute.key: isinstance(attribute.columns[0].type, DateTime)
+    for attribute in inspect(Action).column_attrs
+}
+
+
+def _column_value(value: object, is_datetime: bool) -> object:
+    if is_datetime and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
 
 
 CHUNK = 500

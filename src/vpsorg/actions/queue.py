@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -41,7 +42,7 @@ from sqlalchemy.orm import aliased
 from vpsorg.actions.models import Action, ActionCommand, ActionStatus
 from vpsorg.actions.notifier import CHANNEL
 from vpsorg.clock import utcnow
-from vpsorg.db import insert_new
+from vpsorg.db import insert_new, table_of
 from vpsorg.observability import metrics
 
 UNFINISHED = (ActionStatus.PENDING, ActionStatus.RUNNING)
@@ -203,10 +204,23 @@ async def finish(
         )
     )
     if session.get_bind().dialect.name == "postgresql":
-        notify = func.pg_notify(CHANNEL, cast(Action.id, String))
-        return bool((await session.execute(statement.returning(notify))).all())
+        return bool((await session.execute(statement.returning(_notification()))).all())
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+MAX_NOTIFIED_ERROR_BYTES = 4000
+"""A finished action's error message up to this size travels in its notification
+(PostgreSQL's payload limit is 8000 bytes); a longer one sends only the action's id."""
+
+
+def _notification() -> ColumnElement[Any]:
+    """``pg_notify`` for an action being finished, for its UPDATE's ``RETURNING``: the
+    action's row as JSON, so the long-polls it wakes need no read of their own
+    (``notifier.action_of``); only its id when the row would not fit."""
+    row = cast(func.row_to_json(table_of(Action).table_valued()), String)
+    too_long = func.coalesce(func.octet_length(Action.error), 0) > MAX_NOTIFIED_ERROR_BYTES
+    return func.pg_notify(CHANNEL, case((too_long, cast(Action.id, String)), else_=row))
 
 
 async def finish_many(session: AsyncSession, action_ids: Sequence[int], worker_id: str) -> set[int]:
@@ -230,8 +244,7 @@ async def finish_many(session: AsyncSession, action_ids: Sequence[int], worker_i
         .execution_options(synchronize_session=False)
     )
     if session.get_bind().dialect.name == "postgresql":
-        notify = func.pg_notify(CHANNEL, cast(Action.id, String))
-        rows = await session.execute(statement.returning(Action.id, notify))
+        rows = await session.execute(statement.returning(Action.id, _notification()))
     else:
         rows = await session.execute(statement.returning(Action.id))
     return {row[0] for row in rows}
