@@ -14,7 +14,6 @@ from vpsorg.accounts.endpoints import router as account_router
 from vpsorg.actions.endpoints import router as actions_router
 from vpsorg.api import BEARER, operation_id, strict_query
 from vpsorg.audit.endpoints import router as audit_router
-from vpsorg.audit.middleware import AuditTrail
 from vpsorg.auth.endpoints import router as tokens_router
 from vpsorg.backups.endpoints import router as backups_router
 from vpsorg.catalog.endpoints import router as catalog_router
@@ -32,6 +31,7 @@ from vpsorg.panel import install_panel
 from vpsorg.ratelimit import Limiter, RateLimit
 from vpsorg.runtime import Runtime
 from vpsorg.servers.endpoints import router as servers_router
+from vpsorg.transactions import RequestTransaction
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openapi_router)
     app.include_router(observability_router)
     install_panel(app, settings)  # the web panel: its pages, assets and error pages
-    # Innermost: sees screened bodies, never a 429; holds responses until their commit.
+    # Innermost: sees screened bodies, never a 429; runs a key's first request in the
+    # transaction RequestTransaction opened.
     app.add_middleware(Idempotency)
-    # Sees each write's final response (a replay too) and records it; inside RateLimit, so a
-    # flood of 429s costs no insert (see audit.middleware).
-    app.add_middleware(AuditTrail, trusted_proxies=settings.trusted_proxies)
+    # Owns each API write's one transaction: effect, stored response and audit event, one
+    # commit before the response goes out; outside Idempotency, so its replays and refusals
+    # are recorded too; inside RateLimit, so a flood of 429s costs no insert (see
+    # vpsorg.transactions).
+    app.add_middleware(RequestTransaction, trusted_proxies=settings.trusted_proxies)
     # Inside RequestGuard, so a 429 has its X-Request-ID; before any route, so it costs no query.
     app.add_middleware(RateLimit, limiter=limiter, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(

@@ -25,6 +25,7 @@ from vpsorg.errors import InsufficientScope, NotAuthenticated
 
 if TYPE_CHECKING:
     from vpsorg.runtime import Runtime
+    from vpsorg.transactions import WriteTransaction
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Requests that only read. Their transactions are read-only: on SQLite they don't queue
@@ -37,21 +38,22 @@ def _sessions_for(request: Request) -> async_sessionmaker[AsyncSession]:
 
 
 REQUEST_TRANSACTION = "vpsorg.request_transaction"
-"""ASGI scope key of a transaction opened around the whole request by an outer layer.
-
-Requests with an ``Idempotency-Key`` get one (``idempotency.middleware``): that layer
-commits it after the response is rendered, with the response stored in it.
+"""ASGI scope key of the transaction opened around a whole API write by an outer layer
+(``transactions.RequestTransaction``): it commits it after the response is rendered, with
+the write's audit event (and its stored response, for an ``Idempotency-Key``) in it.
 """
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent.
 
-    Read-only for GET and HEAD (see ``READ_METHODS``); every other method may write.
+    An API write's is the one ``transactions.RequestTransaction`` opened, and commits. Others
+    (reads, the web panel's forms) get one here: read-only for GET and HEAD (see
+    ``READ_METHODS``); every other method may write.
     """
-    held: AsyncSession | None = request.scope.get(REQUEST_TRANSACTION)
+    held: WriteTransaction | None = request.scope.get(REQUEST_TRANSACTION)
     if held is not None:
-        yield held  # the layer that opened it commits or rolls it back
+        yield held.session  # the layer that opened it commits or rolls it back
         return
     async with _sessions_for(request)() as session:
         async with session.begin():

@@ -157,16 +157,26 @@ async def test_an_idempotent_replay_is_recorded_as_replayed(client, user):
     assert replay["request_id"] == again.headers["x-request-id"] != original["request_id"]
 
 
-async def test_a_failed_insert_is_logged_and_the_request_answered(
-    client, user, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("key", [None, "k"])
+async def test_a_failed_insert_is_logged_and_the_request_answered_with_its_effect(
+    app, client, user, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, key
 ):
     async def broken(session: object, event: object, token: object) -> None:
         raise RuntimeError("audit table unavailable")
 
     monkeypatch.setattr(repository, "insert_as_token", broken)
+    headers = {**user.headers, "Idempotency-Key": key} if key else user.headers
     with caplog.at_level(logging.ERROR, logger="vpsorg.audit.service"):
-        response = await client.post("/api/v1/servers/", json=SERVER, headers=user.headers)
+        response = await client.post("/api/v1/servers/", json=SERVER, headers=headers)
 
     assert response.status_code == 201
     request_id = response.headers["x-request-id"]
     assert any(request_id in record.getMessage() for record in caplog.records), caplog.text
+    # The event is lost, not the server (nor, with a key, its stored response).
+    server_id = response.json()["id"]
+    found = await client.get(f"/api/v1/servers/{server_id}/", headers=user.headers)
+    assert found.status_code == 200
+    if key:
+        again = await client.post("/api/v1/servers/", json=SERVER, headers=headers)
+        assert (again.headers["idempotent-replayed"], again.json()["id"]) == ("true", server_id)
+    assert await every_event(app.state.runtime) == []

@@ -26,6 +26,16 @@ async def count(runtime: Runtime, table: str, where: str = "1 = 1", **params: An
         )
 
 
+CREATE_TABLES = ("servers", "server_charges", "actions")
+"""Where a create writes its effect (besides its stored response and its audit event)."""
+
+
+async def effect_left(runtime: Runtime) -> dict[str, int]:
+    """The rows of a create's effect, by table; {} when there are none."""
+    counts = {table: await count(runtime, table) for table in CREATE_TABLES}
+    return {table: n for table, n in counts.items() if n}
+
+
 class MovableClock:
     """Real time plus an offset that tests move forward."""
 

@@ -8,14 +8,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.audit.conftest import every_event
 from tests.factories import SERVER
-from tests.idempotency.conftest import count, keyed
+from tests.idempotency.conftest import count, effect_left, keyed
 from vpsorg.accounts.service import to_micros
 from vpsorg.billing import service as billing
 from vpsorg.db import transaction
 from vpsorg.errors import CapacityUnavailable
 from vpsorg.idempotency import service as idempotency
+from vpsorg.idempotency.models import IdempotencyKey
 from vpsorg.servers import service as servers
 
 URL = "/api/v1/servers/"
@@ -267,3 +271,26 @@ async def test_get_ignores_the_header(client, user):
     response = await client.get(URL, headers=keyed(user, "k"))
     assert response.status_code == 200
     assert "idempotent-replayed" not in response.headers
+
+
+async def test_a_request_that_outlived_its_lock_does_nothing_and_says_so(
+    app, client, user, monkeypatch
+):
+    create = servers.create_server
+
+    async def create_then_lose_the_key(session: AsyncSession, *args: Any) -> Any:
+        made = await create(session, *args)
+        # A retry took the expired reservation over (here in this transaction: on SQLite
+        # another one would wait for this one's write lock).
+        await session.execute(update(IdempotencyKey).values(lock_token="the retry's"))
+        return made
+
+    monkeypatch.setattr(servers, "create_server", create_then_lose_the_key)
+    response = await client.post(URL, json=SERVER, headers=keyed(user, "k"))
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "idempotency_key_in_use"
+    assert await effect_left(app.state.runtime) == {}
+    [event] = await every_event(app.state.runtime)
+    assert (event.status, event.outcome) == (409, "refused")
+    assert event.error_code == "idempotency_key_in_use"

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Scope
 
 from vpsorg.audit import repository
 from vpsorg.audit.models import Actor, AuditEvent, Outcome
+from vpsorg.client_address import IPNetwork, client_address
 from vpsorg.clock import isoformat, utcnow
 from vpsorg.db import transaction
+from vpsorg.idempotency import service as idempotency
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,9 @@ RESOURCE_KINDS = {
 """A path's collection, named as one of its resources: ``/api/v1/servers/12/`` is ``server:12``."""
 
 _ID = re.compile(r"[1-9][0-9]{0,9}")
+REPLAYED_HEADER = idempotency.REPLAYED_HEADER.lower().encode()
+MAX_BODY = 64 * 1024
+"""Responses to writes are small; past this the body is not read for an id or an action."""
 
 
 def is_audited(method: str, path: str) -> bool:
@@ -42,7 +50,7 @@ def is_audited(method: str, path: str) -> bool:
 
 @dataclass(frozen=True)
 class ApiWrite:
-    """What the middleware saw of one write request and its final response."""
+    """What the request's transaction saw of one write request and its final response."""
 
     request_id: str
     client_address: str
@@ -54,21 +62,77 @@ class ApiWrite:
     body: Any
     """The response body parsed as JSON, or None."""
 
+    @classmethod
+    def of(
+        cls,
+        scope: Scope,
+        trusted_proxies: Sequence[IPNetwork],
+        status: int,
+        headers: Mapping[bytes, bytes] | None = None,
+        body: bytes = b"",
+    ) -> ApiWrite:
+        """The write as an ASGI request and its response (status, headers, body) show it."""
+        headers = headers or {}
+        json_body = b"json" in headers.get(b"content-type", b"") and len(body) <= MAX_BODY
+        return cls(
+            request_id=scope.get("state", {}).get("request_id", ""),
+            client_address=client_address(scope, trusted_proxies),
+            method=scope["method"],
+            path=scope["path"],
+            token=_bearer_token(scope),
+            status=status,
+            replayed=headers.get(REPLAYED_HEADER, b"").lower() == b"true",
+            body=_parse(body) if json_body else None,
+        )
+
+
+async def add_api_write(session: AsyncSession, write: ApiWrite) -> None:
+    """Insert the event in the request's own transaction, as its last statement.
+
+    A failure before the statement reaches the database is logged with the request id and
+    the transaction goes on without the event: the effect is kept and the response goes
+    out. A failure of the statement itself is raised: the database may have aborted the
+    transaction (PostgreSQL does, and would then answer its COMMIT with a silent rollback),
+    so the effect cannot be kept, and the request must end as an error. A SAVEPOINT would
+    keep it, at two more round trips on every write: the cost of the transaction this
+    saves. The statement has no known cause to fail on a live connection (every value is
+    bounded, the token's ids come from a subquery of existing rows), and the causes it
+    shares with the COMMIT (a lost connection, a full disk) fail the request anyway.
+    """
+    try:
+        await _insert(session, write)
+    except DBAPIError:
+        raise
+    except Exception:
+        _log_lost(write)
+
 
 async def record_api_write(sessions: async_sessionmaker[AsyncSession], write: ApiWrite) -> None:
-    """Insert the event in one short transaction: one statement, the token's lookup in it.
+    """Insert the event in one short transaction of its own (for a request that failed).
 
-    Never raises: a failed insert is logged with the request id, and the response goes out.
+    Never raises: a failed insert is logged with the request id.
     """
-    token = write.token if write.status != 401 else None  # a 401 names no account
     try:
         async with transaction(sessions) as session:
-            await repository.insert_as_token(session, api_event(write, None), token)
+            await _insert(session, write)
     except Exception:
-        log.exception(
-            "request %s: audit event for %s %s (status %s) not recorded",
-            write.request_id, write.method, write.path, write.status,
-        )  # fmt: skip
+        _log_lost(write)
+
+
+async def _insert(session: AsyncSession, write: ApiWrite) -> None:
+    """One statement, the token's lookup in it."""
+    token = write.token if write.status != 401 else None  # a 401 names no account
+    await repository.insert_as_token(session, api_event(write, None), token)
+
+
+def _log_lost(write: ApiWrite) -> None:
+    log.exception(
+        "request %s: audit event for %s %s (status %s) not recorded",
+        write.request_id,
+        write.method,
+        write.path,
+        write.status,
+    )
 
 
 def api_event(write: ApiWrite, token: tuple[int, int] | None) -> AuditEvent:
@@ -178,3 +242,18 @@ def table(events: Sequence[AuditEvent]) -> list[str]:
 
 def _dash(value: object) -> str:
     return "-" if value is None else str(value)
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return None
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

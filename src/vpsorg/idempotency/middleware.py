@@ -1,52 +1,46 @@
-"""The hook: pure ASGI middleware that gives write requests with an ``Idempotency-Key`` their
-retry semantics, and stores each first response in the transaction of its effect.
+"""The hook: pure ASGI middleware that gives API writes with an ``Idempotency-Key`` their
+retry semantics: a replay of the stored response, or a refusal, before the app runs.
 
-Why a middleware that owns the request's transaction: the response must be stored in the
-same commit as the request's effect (a server row and its first hour's charge), or a crash
-between two commits lets a retry bill a second server. FastAPI commits ``DbSession`` when
-the route's function-scoped dependencies exit, and a dependency never sees the response.
-So for these requests this layer opens the transaction, ``DbSession`` uses it (see
-``deps.REQUEST_TRANSACTION``), and the rendered response is held here until the response
-row is written and the transaction committed; only then is it sent. Error responses
-(rendered by the app's handlers) are stored the same way after the effect is rolled back.
+The key is looked up in a short read-only transaction, and reserved in a short one of its
+own, committed before the request runs, so that a concurrent repeat sees it at once. The
+key's first request then runs in the write's one transaction (``transactions``, just
+outside this layer), which stores its response with its effect: a crash between two
+commits would let a retry bill a second server.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vpsorg.deps import REQUEST_TRANSACTION, after_commit, authenticate
-from vpsorg.errors import ApiError, IdempotencyKeyInUse, NotAuthenticated, error_response
-from vpsorg.idempotency import repository, service
-from vpsorg.idempotency.service import Reservation, StoredResponse
+from vpsorg.deps import REQUEST_TRANSACTION, authenticate
+from vpsorg.errors import ApiError, NotAuthenticated, error_response
+from vpsorg.idempotency import service
+from vpsorg.idempotency.service import StoredResponse
 from vpsorg.middleware import replay_body
 
 if TYPE_CHECKING:
     from vpsorg.runtime import Runtime
+    from vpsorg.transactions import WriteTransaction
 
 HEADER = service.HEADER.lower().encode()
-REPLAYED = "Idempotent-Replayed"
-_TAKEN_OVER = (
-    "This request outlived its Idempotency-Key lock and a retry took the key over; nothing "
-    "was done here. Retry to get that request's answer."
-)
 
 
 class Idempotency:
-    """Requests without the header pass straight through: no query, no buffering."""
+    """Requests without the header pass straight through: no query, no buffering; so do
+    those outside the API (the web panel's forms), which have no write transaction."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _key_header(scope)
-        if key is None:
+        transaction: WriteTransaction | None = scope.get(REQUEST_TRANSACTION)
+        if key is None or transaction is None:
             await self.app(scope, receive, send)
             return
         runtime: Runtime = scope["app"].state.runtime
@@ -75,42 +69,8 @@ class Idempotency:
         if isinstance(claim, StoredResponse):
             await _replay_response(claim)(scope, receive, send)
             return
-        await self._run_first(runtime, claim, scope, receive, send)
-
-    async def _run_first(
-        self, runtime: Runtime, reservation: Reservation, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Run the key's first request in a transaction that also stores its response."""
-        messages: list[Message] = []
-
-        async def hold(message: Message) -> None:
-            messages.append(message)
-
-        async with runtime.sessions() as session:
-            scope[REQUEST_TRANSACTION] = session
-            try:
-                await self.app(scope, receive, hold)
-                status = int(messages[0]["status"])
-                if not service.may_store(status):
-                    await _release(session, reservation)
-                else:
-                    if not 200 <= status < 300:
-                        await session.rollback()  # an error writes nothing but its response
-                    if not await _record(session, reservation, status, messages):
-                        await session.rollback()
-                        await error_response(IdempotencyKeyInUse(_TAKEN_OVER))(scope, receive, send)
-                        return
-                    await session.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await _release(session, reservation)
-                raise
-            finally:
-                scope.pop(REQUEST_TRANSACTION, None)
-            if 200 <= status < 300:
-                after_commit(runtime, session)
-        for message in messages:
-            await send(message)
+        transaction.reservation = claim  # its response is stored with its effect
+        await self.app(scope, receive, send)
 
 
 def _key_header(scope: Scope) -> str | None:
@@ -131,34 +91,12 @@ async def _account_id(session: AsyncSession, scope: Scope) -> int | None:
         return None
 
 
-async def _record(
-    session: AsyncSession, reservation: Reservation, status: int, messages: list[Message]
-) -> bool:
-    headers = dict(messages[0].get("headers", []))
-    content_type = headers.get(b"content-type")
-    return await repository.record(
-        session,
-        reservation.id,
-        reservation.lock_token,
-        status=status,
-        content_type=content_type.decode("latin-1") if content_type else None,
-        body=b"".join(m.get("body", b"") for m in messages[1:]),
-    )
-
-
-async def _release(session: AsyncSession, reservation: Reservation) -> None:
-    """Roll back whatever the request did and free its key, in one short transaction."""
-    await session.rollback()
-    await repository.release(session, reservation.id, reservation.lock_token)
-    await session.commit()
-
-
 def _replay_response(stored: StoredResponse) -> Response:
     return Response(
         stored.body,
         status_code=stored.status,
         media_type=stored.content_type,
-        headers={REPLAYED: "true"},
+        headers={service.REPLAYED_HEADER: "true"},
     )
 
 

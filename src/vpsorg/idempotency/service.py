@@ -25,6 +25,8 @@ from vpsorg.idempotency import repository
 from vpsorg.idempotency.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+"""On a replayed response: ``true``."""
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -121,6 +123,40 @@ async def reserve(
     raise IdempotencyKeyInUse(_IN_USE)
 
 
+async def store_response(
+    session: AsyncSession,
+    reservation: Reservation,
+    status: int,
+    content_type: str | None,
+    body: bytes,
+) -> None:
+    """In the request's transaction, with its effect: store the key's first response, or
+    free the key when the response says "try again" (see ``may_store``).
+
+    Raises IdempotencyKeyInUse when the reservation was taken over (its lock expired while
+    the request ran): the caller must roll the transaction back, or the key would have two
+    effects, and answer with that error instead.
+    """
+    if not may_store(status):
+        await release(session, reservation)
+        return
+    stored = await repository.record(
+        session,
+        reservation.id,
+        reservation.lock_token,
+        status=status,
+        content_type=content_type,
+        body=body,
+    )
+    if not stored:
+        raise IdempotencyKeyInUse(_TAKEN_OVER)
+
+
+async def release(session: AsyncSession, reservation: Reservation) -> None:
+    """Free a key whose request will store no response (a 5xx, a 429, a crash)."""
+    await repository.release(session, reservation.id, reservation.lock_token)
+
+
 async def purge_expired(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Delete the keys past their time to live, a batch per transaction."""
     purged = 0
@@ -133,6 +169,10 @@ async def purge_expired(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 
 _IN_USE = "A request with this Idempotency-Key is still in progress; retry after it has finished."
+_TAKEN_OVER = (
+    "This request outlived its Idempotency-Key lock and a retry took the key over; nothing "
+    "was done here. Retry to get that request's answer."
+)
 
 
 def _decide(row: IdempotencyKey | None, print_: str, now: datetime) -> StoredResponse | None:
