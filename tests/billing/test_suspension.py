@@ -223,3 +223,24 @@ async def test_a_power_action_settles_first_so_a_late_meter_lets_nothing_through
     sessions = app.state.runtime.sessions
     await charge_due_hours(sessions)  # a refusal writes nothing; the meter records it
     assert await suspended_at(sessions, user.account_id) == T0 + timedelta(hours=1)
+
+
+async def test_an_operator_unsuspend_settles_first(client, app, factory, frozen):
+    """Found by the billing model: credits ran out while no meter ran, a power request was
+    refused (writing nothing), then an operator lifted the account: the hours due must be
+    charged first, and they leave it suspended for credits."""
+    sessions = app.state.runtime.sessions
+    user = await factory.account(credits=0.01)
+    server = await factory.server(user, **STARTER)  # first hour paid: 0.0025 left
+    frozen.advance(hours=2, minutes=56)
+    refused = await client.post(f"/api/v1/servers/{server['id']}/stop/", headers=user.headers)
+    assert refused.status_code == 402
+
+    async with transaction(sessions) as session:
+        lifted = await billing.unsuspend_account(session, user.account_id)
+
+    assert lifted is False
+    body = await _account(client, user)
+    assert (body["suspended"], body["suspended_reason"]) == (True, "insufficient credits")
+    assert [h.amount for h in await hours_of(sessions, server["id"])] == [STARTER_RATE] * 2
+    assert await suspended_at(sessions, user.account_id) == T0 + timedelta(hours=1)

@@ -318,9 +318,11 @@ async def unsuspend_account(session: AsyncSession, account_id: int) -> bool:
     """Lift any suspension if the balance covers an hour of every server; True when the
     account is not suspended afterwards (also when it was not suspended at all).
 
-    Otherwise the account stays suspended, now for credits: a top-up lifts it.
+    Otherwise the account stays suspended, now for credits: a top-up lifts it. The account
+    is settled first, as for every change of its standing: hours a late meter has not
+    charged yet may be what suspends it (a suspended account has nothing to settle).
     """
-    account = await accounts.lock_account(session, account_id)
+    account = await settle_account(session, account_id)
     if account.suspended_at is None:
         return True
     if account.balance_micros >= await burn_micros(session, account.id):
