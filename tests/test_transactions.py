@@ -134,13 +134,13 @@ async def test_a_create_that_fails_after_writing_commits_only_its_500_event(
 ):
     runtime = app.state.runtime
     balance = await factory.balance(user)
-    create = servers.create_server
+    create = servers.create_server_locked
 
     async def create_then_fail(*args: Any, **kwargs: Any) -> Any:
         await create(*args, **kwargs)  # the server and its charge are written...
         raise RuntimeError("a bug")  # ...and the route never returns
 
-    monkeypatch.setattr(servers, "create_server", create_then_fail)
+    monkeypatch.setattr(servers, "create_server_locked", create_then_fail)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         failed = await client.post(URL, json=SERVER, headers=user.headers)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import logs
 from vpsorg.accounts.models import Account
-from vpsorg.auth.models import ApiToken
+from vpsorg.auth.models import ApiToken, TokenScope
 from vpsorg.auth.tokens import (
     Caller,
     Credential,
@@ -74,10 +74,11 @@ async def _current_credential(request: Request, session: DbSession) -> Credentia
     """The caller, checked: a read token may not change anything."""
     credential = await authenticate(request, session)
     if request.method not in READ_METHODS and not credential.may_write:
-        raise InsufficientScope(
-            "This token may only read (scope 'read'); changes need a token with scope 'write'."
-        )
+        raise InsufficientScope(READ_ONLY_TOKEN)
     return credential
+
+
+READ_ONLY_TOKEN = "This token may only read (scope 'read'); changes need a token with scope 'write'."
 
 
 async def _current_account(
@@ -125,12 +126,15 @@ async def authenticate(request: Request, session: AsyncSession) -> Credential:
 
 
 def note_caller(request: Request, caller: Caller | None) -> Caller:
-    """A read's caller found (by a statement of its own or joined into the read), or 401.
+    """A caller found by a statement of its own or joined into the request's first one (a
+    read's, a create's), or 401; 403 for a read token on anything but a read.
 
-    Notes the token's use as ``authenticate`` does; a read only ever needs scope 'read'.
+    Notes the token's use as ``authenticate`` does.
     """
     if caller is None:
         raise NotAuthenticated(UNKNOWN_TOKEN)
+    if request.method not in READ_METHODS and caller.scope != TokenScope.WRITE:
+        raise InsufficientScope(READ_ONLY_TOKEN)
     if due_for_last_used(caller, utcnow()):
         token = ApiToken(id=caller.token_id, last_used_at=caller.last_used_at)
         request.app.state.runtime.note_token_use(token)

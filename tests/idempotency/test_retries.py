@@ -70,7 +70,7 @@ async def test_the_same_key_for_another_request_is_400(app, client, user, method
 
 async def test_a_repeat_while_the_first_is_in_flight_is_409(app, client, user, monkeypatch):
     in_transaction, finish = asyncio.Event(), asyncio.Event()
-    create = servers.create_server
+    create = servers.create_server_locked
 
     async def slow_create(*args: Any, **kwargs: Any) -> Any:
         made = await create(*args, **kwargs)  # the server and its charge are written...
@@ -78,7 +78,7 @@ async def test_a_repeat_while_the_first_is_in_flight_is_409(app, client, user, m
         await finish.wait()  # ...and not yet committed
         return made
 
-    monkeypatch.setattr(servers, "create_server", slow_create)
+    monkeypatch.setattr(servers, "create_server_locked", slow_create)
     first = asyncio.create_task(client.post(URL, json=SERVER, headers=keyed(user, "k")))
     await asyncio.wait_for(in_transaction.wait(), 10)
     second, other_body = await asyncio.gather(
@@ -126,7 +126,7 @@ async def test_a_5xx_is_not_stored_and_the_key_is_free_again(app, client, user, 
         raise CapacityUnavailable("No host has room for this plan.")
 
     with monkeypatch.context() as patched:
-        patched.setattr(servers, "create_server", no_capacity)
+        patched.setattr(servers, "create_server_locked", no_capacity)
         failed = await client.post(URL, json=SERVER, headers=keyed(user, "k"))
     assert failed.status_code == 503
     assert await count(app.state.runtime, "idempotency_keys") == 0
@@ -143,7 +143,7 @@ async def test_an_unexpected_error_is_not_stored(app, user, monkeypatch):
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         with monkeypatch.context() as patched:
-            patched.setattr(servers, "create_server", broken)
+            patched.setattr(servers, "create_server_locked", broken)
             failed = await client.post(URL, json=SERVER, headers=keyed(user, "k"))
         assert failed.status_code == 500
         retried = await client.post(URL, json=SERVER, headers=keyed(user, "k"))
@@ -276,7 +276,7 @@ async def test_get_ignores_the_header(client, user):
 async def test_a_request_that_outlived_its_lock_does_nothing_and_says_so(
     app, client, user, monkeypatch
 ):
-    create = servers.create_server
+    create = servers.create_server_locked
 
     async def create_then_lose_the_key(session: AsyncSession, *args: Any) -> Any:
         made = await create(session, *args)
@@ -285,7 +285,7 @@ async def test_a_request_that_outlived_its_lock_does_nothing_and_says_so(
         await session.execute(update(IdempotencyKey).values(lock_token="the retry's"))
         return made
 
-    monkeypatch.setattr(servers, "create_server", create_then_lose_the_key)
+    monkeypatch.setattr(servers, "create_server_locked", create_then_lose_the_key)
     response = await client.post(URL, json=SERVER, headers=keyed(user, "k"))
 
     assert response.status_code == 409

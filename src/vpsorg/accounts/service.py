@@ -56,4 +56,5 @@ async def record_entry(
     )
     await insert_new(session, entry)
     await repository.set_balance(session, account, balance)
+    await session.flush()  # the caller's other changes are written by now, as they always were
     return entry

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Row, Select, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
@@ -45,18 +46,20 @@ _SNAPSHOT_STARTS_BEFORE_DELETION = or_(
 )
 
 
-async def lock_with_standing(
-    session: AsyncSession, account_id: int, until: datetime
-) -> tuple[Account, int, bool] | None:
-    """The account under its row lock (as ``accounts.service.lock_account`` takes it), with
-    its live servers and whether any server- or snapshot-hour started by ``until`` is
-    uncharged, in one statement: what a create asks before it charges anything.
+class Standing(NamedTuple):
+    """An account read under its row lock, with what a create asks of it."""
 
-    Live servers are those not deleted, as the servers limit counts them. The counts are
-    read in the statement that takes the lock, so they see every create that held it
-    before. Only the account is locked: settle (which locks what it charges) only when
-    something is due. None when there is no such account.
-    """
+    account: Account
+    live: int
+    """Its servers not deleted, as the servers limit counts them."""
+    due: bool
+    """Whether any of its server- or snapshot-hours has started and is not charged."""
+
+
+def standing_columns(account_id: Any, until: Any) -> tuple[Any, Any]:
+    """``live`` and ``due`` of ``Standing`` at ``until`` for the account ``account_id`` names
+    (each a value, or a column or parameter of the enclosing query), as columns to select
+    beside the account's row."""
     live = (
         select(func.count())
         .select_from(Server)
@@ -75,14 +78,32 @@ async def lock_with_standing(
         Backup.next_charge_at <= until,
         _SNAPSHOT_STARTS_BEFORE_DELETION,
     )
-    query = (
-        select(Account, live, due_server | due_snapshot)
-        .where(Account.id == account_id)
-        .with_for_update(of=Account, key_share=True)
-        .execution_options(populate_existing=True)
+    return live.label("live"), (due_server | due_snapshot).label("due")
+
+
+def lock_standing(query: Select[Any]) -> Select[Any]:
+    """``query`` (which selects ``Account`` and ``standing_columns``) taking the account's row
+    lock as ``accounts.service.lock_account`` does: ``FOR NO KEY UPDATE`` of it alone. The
+    counts are read by the statement that takes the lock, so they see every create that held
+    it before; settle (which locks what it charges) only when something is due."""
+    return query.with_for_update(of=Account, key_share=True).execution_options(
+        populate_existing=True
     )
-    row = (await session.execute(query)).one_or_none()
-    return None if row is None else (row[0], int(row[1]), bool(row[2]))
+
+
+def standing_of(row: Row[Any]) -> Standing:
+    mapping = row._mapping
+    return Standing(mapping[Account], int(mapping["live"]), bool(mapping["due"]))
+
+
+async def lock_with_standing(
+    session: AsyncSession, account_id: int, until: datetime
+) -> Standing | None:
+    """The account under its row lock, with its standing, in one statement; None when there
+    is no such account."""
+    query = select(Account, *standing_columns(account_id, until)).where(Account.id == account_id)
+    row = (await session.execute(lock_standing(query))).one_or_none()
+    return None if row is None else standing_of(row)
 
 
 async def due_snapshots(

@@ -183,6 +183,10 @@ async def _book(
     for charge in hours:
         charge.credit_entry_id = entry_id
     await insert_all(session, hours)
+    # What charging changed on ORM rows (a server's billing clock) is written now, as before
+    # the charges were inserted by Core: sessions don't autoflush, and a later read of those
+    # rows with populate_existing would otherwise undo it. Nothing to write on a create.
+    await session.flush()
 
 
 # -- creating a server ------------------------------------------------------------------
@@ -201,21 +205,24 @@ def require_first_hour(account: Account, plan: Plan, backups_enabled: bool) -> N
 
 async def lock_for_create(
     session: AsyncSession, account_id: int, now: datetime
-) -> tuple[Account, int]:
-    """Lock the account and settle it up to ``now``; returns it and how many live servers
-    it has.
-
-    One statement when nothing is due, as is usual (the meter keeps accounts settled): the
-    lock, the count of servers and whether any hour is due; only then are the due rows
-    locked and charged, exactly as ``settle`` would.
-    """
-    found = await repository.lock_with_standing(session, account_id, now)
-    if found is None:
+) -> repository.Standing:
+    """Lock the account and settle it up to ``now``: its standing, in one statement when
+    nothing is due, as is usual (the meter keeps accounts settled)."""
+    standing = await repository.lock_with_standing(session, account_id, now)
+    if standing is None:
         raise NotFound(f"Account {account_id} not found.")
-    account, live, due = found
-    if due:
-        await settle(session, account, now)
-    return account, live
+    return await settle_standing(session, standing, now)
+
+
+async def settle_standing(
+    session: AsyncSession, standing: repository.Standing, now: datetime
+) -> repository.Standing:
+    """Settle an account read with its standing under its lock, if an hour is due: the due
+    rows are then locked and charged, exactly as ``settle`` would."""
+    if standing.due:
+        await settle(session, standing.account, now)
+        return standing._replace(due=False)
+    return standing
 
 
 def start_first_hour(server: Server) -> ServerCharge:

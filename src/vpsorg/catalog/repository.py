@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, exists, false, func, literal, select
+from sqlalchemy import Integer, Row, Select, bindparam, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import OperatingSystem, Plan, SshKey
@@ -102,19 +102,46 @@ async def find_references(
     LEFT JOINed to a one-row select, so one round trip answers them all and a missing one
     comes back as None rather than as no row.
     """
-    one = select(literal(1).label("one")).subquery()
+    parameters = {
+        "account_id": account_id,
+        **reference_parameters(plan_id, os_id, location, ssh_key_id),
+    }
+    return found_in((await session.execute(_REFERENCES, parameters)).one())
+
+
+def with_references(query: Select[Any], account_id: Any) -> Select[Any]:
+    """``query`` (of one row) with the references a new server names LEFT JOINed to it, by
+    the parameters of ``reference_parameters`` (a NULL one matches nothing; ``found_in``
+    reads them back); the SSH key only if it is ``account_id``'s (a column of ``query``).
+    Built once: which ids a body gives changes the parameters, not the statement."""
     has_hosts = exists().where(Host.location_code == Location.code)
-    query = (
-        select(Plan, OperatingSystem, Location, SshKey, has_hosts)
-        .select_from(one)
-        .outerjoin(Plan, _matches(Plan.id, plan_id))
-        .outerjoin(OperatingSystem, _matches(OperatingSystem.id, os_id))
-        .outerjoin(Location, _matches(Location.code, location))
-        .outerjoin(SshKey, _matches(SshKey.id, ssh_key_id) & (SshKey.account_id == account_id))
+    return (
+        query.add_columns(Plan, OperatingSystem, Location, SshKey, has_hosts.label("hosts"))
+        .outerjoin(Plan, Plan.id == bindparam("plan_id"))
+        .outerjoin(OperatingSystem, OperatingSystem.id == bindparam("os_id"))
+        .outerjoin(Location, Location.code == bindparam("location"))
+        .outerjoin(
+            SshKey, (SshKey.id == bindparam("ssh_key_id")) & (SshKey.account_id == account_id)
+        )
     )
-    plan, os, found_location, key, hosts = (await session.execute(query)).one()
-    return Found(plan, os, found_location, key, bool(hosts))
 
 
-def _matches(column: Any, value: object) -> ColumnElement[bool]:
-    return false() if value is None else column == value
+def reference_parameters(
+    plan_id: int | None, os_id: int | None, location: str | None, ssh_key_id: int | None
+) -> dict[str, Any]:
+    return {"plan_id": plan_id, "os_id": os_id, "location": location, "ssh_key_id": ssh_key_id}
+
+
+_ONE = select(literal(1).label("one")).subquery()
+_REFERENCES = with_references(select().select_from(_ONE), bindparam("account_id", type_=Integer()))
+
+
+def found_in(row: Row[Any]) -> Found:
+    mapping = row._mapping
+    return Found(
+        mapping[Plan],
+        mapping[OperatingSystem],
+        mapping[Location],
+        mapping[SshKey],
+        bool(mapping["hosts"]),
+    )

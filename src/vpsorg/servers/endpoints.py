@@ -23,8 +23,15 @@ from vpsorg.api import (
 )
 from vpsorg.catalog.schemas import LocationCode
 from vpsorg.db import single_statement_reads
-from vpsorg.deps import CurrentAccount, DbSession, ReadingCaller
-from vpsorg.errors import InvalidParameters
+from vpsorg.deps import (
+    UNKNOWN_TOKEN,
+    CurrentAccount,
+    DbSession,
+    ReadingCaller,
+    bearer_token_hash,
+    note_caller,
+)
+from vpsorg.errors import InvalidParameters, NotAuthenticated
 from vpsorg.servers import repository, service
 from vpsorg.servers.deps import OwnedServer, OwnedServerView, owned_server_view
 from vpsorg.servers.models import VISIBLE_STATUSES, Server
@@ -121,22 +128,26 @@ def _list_link(request: Request, page: int, per_page: int, after_id: int | None 
     return absolute_link(request, url)
 
 
-async def _references(
-    request: Request, account: CurrentAccount, session: DbSession
-) -> service.References:
-    """Runs before body validation: unknown plan/OS/location/key join any other 400 errors.
+async def _creating(request: Request, session: DbSession) -> service.Creating:
+    """The caller (401, or 403 for a read token), its account under its row lock and the
+    references the body names, in one statement (``service.resolve_creating``).
 
+    Runs before body validation: unknown plan/OS/location/key join any other 400 errors.
     The objects found are what the create then uses: each is read once per request.
     """
+    token_hash = bearer_token_hash(request)
     try:
         raw = await request.json()
     except ValueError:
         raw = None
-    if not isinstance(raw, dict):
-        return service.NO_REFERENCES
-    references = await service.resolve_references(session, account, raw)
-    request.state.extra_errors = references.errors
-    return references
+    creating = await service.resolve_creating(
+        session, token_hash, raw if isinstance(raw, dict) else {}
+    )
+    if creating is None:
+        raise NotAuthenticated(UNKNOWN_TOKEN)
+    note_caller(request, creating.caller)
+    request.state.extra_errors = creating.references.errors
+    return creating
 
 
 @router.post(
@@ -147,12 +158,13 @@ async def _references(
 )
 async def create_server(
     body: ServerCreate,
-    account: CurrentAccount,
     session: DbSession,
-    references: Annotated[service.References, Depends(_references)],
+    creating: Annotated[service.Creating, Depends(_creating)],
 ) -> ServerCreated:
     """Deploy a new server. It is `provisioning` until a worker has built it."""
-    server, action = await service.create_server(session, account, body, references)
+    server, action = await service.create_server_locked(
+        session, creating.standing, body, creating.references, creating.now
+    )
     return ServerCreated.from_creation(server, action, service.CREATE_MESSAGE)
 
 

@@ -11,9 +11,14 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.accounts.models import Account
 from vpsorg.auth.models import ApiToken
 from vpsorg.auth.tokens import CALLER_COLUMNS, Caller, is_live
+from vpsorg.billing import repository as billing
+from vpsorg.billing.repository import Standing
+from vpsorg.catalog import repository as catalog
 from vpsorg.catalog.models import OperatingSystem, Plan
+from vpsorg.catalog.repository import Found
 from vpsorg.clock import utcnow
 from vpsorg.db import table_of
 from vpsorg.servers.models import Server
@@ -112,6 +117,39 @@ def get_owned_view(
     if row is None:
         return None
     return Caller.from_row(row), (row if row.id is not None else None)
+
+
+_CALLER_AND_ACCOUNT: Select[Any] = (
+    select(*CALLER_COLUMNS, Account, *billing.standing_columns(Account.id, bindparam("now")))
+    .select_from(ApiToken)
+    .join(Account, Account.id == ApiToken.account_id)
+    .where(*is_live())
+)
+_CREATING = billing.lock_standing(catalog.with_references(_CALLER_AND_ACCOUNT, ApiToken.account_id))
+
+
+async def find_creating(
+    session: AsyncSession,
+    token_hash: str,
+    now: datetime,
+    *,
+    plan_id: int | None,
+    os_id: int | None,
+    location: str | None,
+    ssh_key_id: int | None,
+) -> tuple[Caller, Standing, Found] | None:
+    """The caller of a live token, its account under its row lock with its standing at
+    ``now``, and the references a new server names (the SSH key only if it is the caller's),
+    in one statement built once; None when the token is not live."""
+    parameters = {
+        "token_hash": token_hash,
+        "now": now,
+        **catalog.reference_parameters(plan_id, os_id, location, ssh_key_id),
+    }
+    row = (await session.execute(_CREATING, parameters)).one_or_none()
+    if row is None:
+        return None
+    return Caller.from_row(row), billing.standing_of(row), catalog.found_in(row)
 
 
 @dataclass(frozen=True)

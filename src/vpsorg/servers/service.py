@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg.accounts.models import Account
 from vpsorg.actions import queue
 from vpsorg.actions.models import Action, ActionCommand
+from vpsorg.auth.tokens import Caller
 from vpsorg.backups import repository as backups
 from vpsorg.billing import service as billing
+from vpsorg.billing.repository import Standing
 from vpsorg.catalog import repository as catalog
 from vpsorg.catalog.models import OperatingSystem, Plan, SshKey
 from vpsorg.catalog.schemas import LOCATION_CODE
@@ -122,23 +125,37 @@ def _id_of(key: SshKey | None) -> int | None:
 async def create_server(
     session: AsyncSession, account: Account, data: ServerCreate, references: References
 ) -> tuple[Server, Action]:
+    """``create_server_locked`` for a caller that has not locked the account yet (the web
+    panel): the references were read before any lock, the account's comes next."""
+    references.require(data)
+    now = utcnow()
+    standing = await billing.lock_for_create(session, account.id, now)
+    return await create_server_locked(session, standing, data, references, now)
+
+
+async def create_server_locked(
+    session: AsyncSession,
+    standing: Standing,
+    data: ServerCreate,
+    references: References,
+    now: datetime,
+) -> tuple[Server, Action]:
     """Accept a new server: check the account, charge its first hour, queue its build, place
     it and give it addresses.
 
-    Locks are taken as late as possible, as every create of the account (or in the
-    location) waits for them until the commit: the references were read before any lock;
-    the account's row lock (credits, servers limit, the first hour's charge) comes next; the
-    server is inserted, charged and queued under it; what every create in the location
-    waits for comes last, two statements before the commit: the cursors of its address
-    ranges (and, only when the location has hosts or addresses given back, its row lock).
-    A refused create writes nothing.
+    ``standing`` is the account read under its row lock (credits, servers limit, the first
+    hour's charge) at ``now``: every create of the account waits for it until the commit, so
+    it is taken by the create's first statement at the latest (the API reads it with the
+    caller and the references: ``resolve_creating``). The server is inserted, charged and
+    queued under it; what every create in the location waits for comes last, two statements
+    before the commit: the cursors of its address ranges (and, only when the location has
+    hosts or addresses given back, its row lock). A refused create writes nothing.
 
     The rows are written with one statement each, not through the session's unit of work
     (``db.insert_new``): the server and action returned are not in the session.
     """
     plan, os, location = references.require(data)
-    now = utcnow()
-    account, live = await billing.lock_for_create(session, account.id, now)
+    account, live, _due = await billing.settle_standing(session, standing, now)
     if data.ssh_key_id is not None:
         await _keep_ssh_key(session, account, data.ssh_key_id)
     _check_may_create(account, plan, data.backups_enabled, live)
@@ -203,35 +220,104 @@ NO_REFERENCES = References(plan=None, os=None, location=None, ssh_key=None, erro
 """For a body that names nothing to look up (not JSON, not an object)."""
 
 
+@dataclass(frozen=True)
+class ReferenceIds:
+    """What a (raw) create body names, where it is of the right type to look up."""
+
+    plan_id: int | None
+    os_id: int | None
+    location: str | None
+    ssh_key_id: int | None
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ReferenceIds:
+        """Only fields of the right type are looked up, so this can run on a body that fails
+        validation elsewhere and the 400 still names every bad field at once."""
+        return cls(
+            _id_or_none(body.get("plan_id")),
+            _id_or_none(body.get("os_id")),
+            _location_code_or_none(body.get("location")),
+            _id_or_none(body.get("ssh_key_id")),
+        )
+
+    @property
+    def none(self) -> bool:
+        return self == NO_IDS
+
+    def references(self, found: catalog.Found) -> References:
+        """What was found, with an error for each id that names nothing available."""
+        plan = found.plan if found.plan is not None and found.plan.available else None
+        os = found.os if found.os is not None and found.os.available else None
+        location = found.location
+        location = location if location is not None and location.available else None
+        errors: dict[str, list[str]] = {}
+        if self.plan_id is not None and plan is None:
+            errors["plan_id"] = [f"Unknown plan {self.plan_id}."]
+        if self.os_id is not None and os is None:
+            errors["os_id"] = [f"Unknown operating system {self.os_id}."]
+        if self.location is not None and location is None:
+            errors["location"] = [f"Unknown location '{self.location}'."]
+        if self.ssh_key_id is not None and found.ssh_key is None:
+            errors["ssh_key_id"] = [f"Unknown SSH key {self.ssh_key_id}."]
+        return References(plan, os, location, found.ssh_key, errors, found.location_has_hosts)
+
+
+NO_IDS = ReferenceIds(None, None, None, None)
+
+
 async def resolve_references(
     session: AsyncSession, account: Account, body: Mapping[str, Any]
 ) -> References:
-    """Look up the plan, OS, location and SSH key a (raw) create body names, in one query.
-
-    Only fields of the right type are looked up, so this can run on a body that fails
-    validation elsewhere and the 400 still names every bad field at once.
-    """
-    plan_id, os_id = _id_or_none(body.get("plan_id")), _id_or_none(body.get("os_id"))
-    key_id = _id_or_none(body.get("ssh_key_id"))
-    code = _location_code_or_none(body.get("location"))
-    if plan_id is None and os_id is None and code is None and key_id is None:
+    """Look up the plan, OS, location and SSH key a (raw) create body names, in one query."""
+    ids = ReferenceIds.of(body)
+    if ids.none:
         return NO_REFERENCES
     found = await catalog.find_references(
-        session, account.id, plan_id=plan_id, os_id=os_id, location=code, ssh_key_id=key_id
+        session,
+        account.id,
+        plan_id=ids.plan_id,
+        os_id=ids.os_id,
+        location=ids.location,
+        ssh_key_id=ids.ssh_key_id,
     )
-    plan = found.plan if found.plan is not None and found.plan.available else None
-    os = found.os if found.os is not None and found.os.available else None
-    location = found.location if found.location is not None and found.location.available else None
-    errors: dict[str, list[str]] = {}
-    if plan_id is not None and plan is None:
-        errors["plan_id"] = [f"Unknown plan {plan_id}."]
-    if os_id is not None and os is None:
-        errors["os_id"] = [f"Unknown operating system {os_id}."]
-    if code is not None and location is None:
-        errors["location"] = [f"Unknown location '{code}'."]
-    if key_id is not None and found.ssh_key is None:
-        errors["ssh_key_id"] = [f"Unknown SSH key {key_id}."]
-    return References(plan, os, location, found.ssh_key, errors, found.location_has_hosts)
+    return ids.references(found)
+
+
+@dataclass(frozen=True)
+class Creating:
+    """What an API create reads first, in one statement (``resolve_creating``)."""
+
+    caller: Caller
+    standing: Standing
+    """The caller's account, read under its row lock at ``now``."""
+    references: References
+    now: datetime
+
+
+async def resolve_creating(
+    session: AsyncSession, token_hash: str, body: Mapping[str, Any]
+) -> Creating | None:
+    """The caller of a live token, its account under its row lock with its standing, and the
+    references the (raw) body names, in one statement; None when the token is not live.
+
+    The account's lock is taken by the create's first statement instead of its third: the
+    references were read before any lock, and a create holds it until its commit anyway.
+    """
+    ids = ReferenceIds.of(body)
+    now = utcnow()
+    found = await repository.find_creating(
+        session,
+        token_hash,
+        now,
+        plan_id=ids.plan_id,
+        os_id=ids.os_id,
+        location=ids.location,
+        ssh_key_id=ids.ssh_key_id,
+    )
+    if found is None:
+        return None
+    caller, standing, references = found
+    return Creating(caller, standing, ids.references(references), now)
 
 
 def _location_code_or_none(value: object) -> str | None:
