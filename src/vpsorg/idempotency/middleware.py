@@ -1,8 +1,8 @@
 """The hook: pure ASGI middleware that gives API writes with an ``Idempotency-Key`` their
 retry semantics: a replay of the stored response, or a refusal, before the app runs.
 
-The key is looked up in a short read-only transaction, and reserved in a short one of its
-own, committed before the request runs, so that a concurrent repeat sees it at once. The
+The caller and its account's row for the key are read in one statement outside any
+transaction, and the key is reserved in a short transaction of its own, committed before the request runs, so that a concurrent repeat sees it at once. The
 key's first request then runs in the write's one transaction (``transactions``, just
 outside this layer), which stores its response with its effect: a crash between two
 commits would let a retry bill a second server.
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vpsorg.deps import REQUEST_TRANSACTION, authenticate
+from vpsorg.auth.tokens import Caller, find_caller
+from vpsorg.db import single_statement_reads
+from vpsorg.deps import REQUEST_TRANSACTION, bearer_token_hash
 from vpsorg.errors import ApiError, NotAuthenticated, error_response
-from vpsorg.idempotency import service
+from vpsorg.idempotency import repository, service
+from vpsorg.idempotency.models import IdempotencyKey
 from vpsorg.idempotency.service import StoredResponse
 from vpsorg.middleware import replay_body
 
@@ -47,21 +49,24 @@ class Idempotency:
         body = await _read_body(receive)
         receive = replay_body(body, receive)
         try:
-            async with runtime.read_sessions() as session:
-                account_id = await _account_id(session, scope)
-                if account_id is not None:
-                    service.check_key(key)
-                    print_ = service.fingerprint(scope["method"], scope["path"], body)
-                    stored = await service.look(session, account_id, key, print_)
-            if account_id is None:  # the route answers 401 as usual
+            token_hash = bearer_token_hash(Request(scope))
+        except NotAuthenticated:
+            token_hash = None
+        try:
+            found = None if token_hash is None else await _caller_and_key(runtime, token_hash, key)
+            if found is None:  # the route answers 401 as usual
                 await self.app(scope, receive, send)
                 return
-            claim = stored or await service.reserve(
+            caller, seen = found
+            service.check_key(key)
+            print_ = service.fingerprint(scope["method"], scope["path"], body)
+            claim = service.look(seen, print_) or await service.reserve(
                 runtime.sessions,
-                account_id,
+                caller.account_id,
                 key,
                 print_,
                 runtime.settings.idempotency_lock_seconds,
+                seen,
             )
         except ApiError as error:
             await error_response(error)(scope, receive, send)
@@ -82,13 +87,21 @@ def _key_header(scope: Scope) -> str | None:
     return None
 
 
-async def _account_id(session: AsyncSession, scope: Scope) -> int | None:
-    """The caller's account, None if not signed in; read in the short read-only transaction
-    that then looks the key up."""
-    try:
-        return (await authenticate(Request(scope), session)).account.id
-    except NotAuthenticated:
-        return None
+async def _caller_and_key(
+    runtime: Runtime, token_hash: str, key: str
+) -> tuple[Caller, IdempotencyKey | None] | None:
+    """The caller and its account's row for the key, in one statement outside any
+    transaction: on SQLite it doesn't queue behind a first request holding the write lock.
+    A key that is no key (``check_key`` refuses it after authentication) is not looked up."""
+    if not service.is_key(key):
+        caller = await single_statement_reads(
+            runtime.read_engine, lambda connection: find_caller(connection, token_hash)
+        )
+        return None if caller is None else (caller, None)
+    return await single_statement_reads(
+        runtime.read_engine,
+        lambda connection: repository.find_with_caller(connection, token_hash, key),
+    )
 
 
 def _replay_response(stored: StoredResponse) -> Response:

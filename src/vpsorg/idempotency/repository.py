@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.auth.models import ApiToken
+from vpsorg.auth.tokens import CALLER_COLUMNS, Caller, is_live
+from vpsorg.clock import utcnow
+from vpsorg.db import table_of
 from vpsorg.idempotency.models import IdempotencyKey
 
 
@@ -18,6 +22,32 @@ async def find(session: AsyncSession, account_id: int, key: str) -> IdempotencyK
         .where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
         .execution_options(populate_existing=True)
     )
+
+
+_KEYS = table_of(IdempotencyKey)
+_CALLER_AND_KEY = (
+    select(*CALLER_COLUMNS, *_KEYS.c)
+    .select_from(ApiToken)
+    .outerjoin(
+        _KEYS, and_(_KEYS.c.account_id == ApiToken.account_id, _KEYS.c.key == bindparam("key"))
+    )
+    .where(*is_live())
+)
+
+
+def find_with_caller(
+    connection: Connection, token_hash: str, key: str
+) -> tuple[Caller, IdempotencyKey | None] | None:
+    """The caller of a live token and its account's row for ``key`` (a new object in no
+    session), in one statement outside any transaction; None when the token is not live."""
+    parameters = {"token_hash": token_hash, "now": utcnow(), "key": key}
+    row = connection.execute(_CALLER_AND_KEY, parameters).first()
+    if row is None:
+        return None
+    mapping = row._mapping
+    if mapping[_KEYS.c.id] is None:
+        return Caller.from_row(row), None
+    return Caller.from_row(row), IdempotencyKey(**{c.key: mapping[c] for c in _KEYS.c})
 
 
 async def insert(session: AsyncSession, **values: Any) -> int | None:
@@ -64,18 +94,28 @@ async def record(
     False when the reservation was taken over (its lock expired); then the caller must not
     commit, or the key would have two effects.
     """
-    result = await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == row_id, IdempotencyKey.lock_token == lock_token)
-        .values(
-            response_status=status,
-            response_content_type=content_type,
-            response_body=body,
-            lock_token=None,
-            locked_until=None,
-        )
-    )
+    parameters = {
+        "row_id": row_id,
+        "held_by": lock_token,
+        "status": status,
+        "content_type": content_type,
+        "body": body,
+    }
+    result = await session.execute(_RECORD, parameters)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_RECORD = (
+    update(_KEYS)
+    .where(_KEYS.c.id == bindparam("row_id"), _KEYS.c.lock_token == bindparam("held_by"))
+    .values(
+        response_status=bindparam("status"),
+        response_content_type=bindparam("content_type"),
+        response_body=bindparam("body"),
+        lock_token=None,
+        locked_until=None,
+    )
+)
 
 
 async def release(session: AsyncSession, row_id: int, lock_token: str) -> None:

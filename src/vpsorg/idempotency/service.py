@@ -48,9 +48,13 @@ class StoredResponse:
     body: bytes
 
 
-def check_key(key: str) -> str:
+def is_key(key: str) -> bool:
     """A key is 1-255 printable ASCII characters (space to tilde)."""
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(" " <= c <= "~" for c in key):
+    return 1 <= len(key) <= MAX_KEY_LENGTH and all(" " <= c <= "~" for c in key)
+
+
+def check_key(key: str) -> str:
+    if not is_key(key):
         raise InvalidParameters.field(HEADER, f"Use 1-{MAX_KEY_LENGTH} printable ASCII characters.")
     return key
 
@@ -77,15 +81,10 @@ def may_store(status: int) -> bool:
     return status < 500 and status != 429
 
 
-async def look(
-    session: AsyncSession, account_id: int, key: str, print_: str
-) -> StoredResponse | None:
-    """What a read of the key says: the stored response, or None when it looks free.
-
-    Raises when the key is in use or was used with another fingerprint. Runs in a read-only
-    transaction: on SQLite it doesn't queue behind a first request holding the write lock.
-    """
-    return _decide(await repository.find(session, account_id, key), print_, utcnow())
+def look(row: IdempotencyKey | None, print_: str) -> StoredResponse | None:
+    """What the account's row for a key says: the stored response, or None when it looks
+    free. Raises when the key is in use or was used with another fingerprint."""
+    return _decide(row, print_, utcnow())
 
 
 async def reserve(
@@ -94,14 +93,22 @@ async def reserve(
     key: str,
     print_: str,
     lock_seconds: float,
+    seen: IdempotencyKey | None = None,
 ) -> Reservation | StoredResponse:
     """Reserve the key in a short transaction of its own, committed before the request runs,
     so concurrent repeats see it. Returns the stored response if another request got there
-    first."""
+    first.
+
+    ``seen`` is the row the caller's look found (None: none, as for every new key), tried
+    first: a new key is reserved by one INSERT. The INSERT and the take-over are guarded,
+    so a row made or changed since the look only costs another try, with a fresh read.
+    """
     async with transaction(sessions) as session:
-        for _attempt in range(3):
+        row = seen
+        for attempt in range(3):
             now = utcnow()
-            row = await repository.find(session, account_id, key)
+            if attempt:
+                row = await repository.find(session, account_id, key)
             stored = _decide(row, print_, now)
             if stored is not None:
                 return stored
