@@ -64,20 +64,30 @@ async def insert_all(session: AsyncSession, rows: Sequence[Base]) -> None:
 
 
 def _values(row: Base) -> tuple[Table, dict[str, Any]]:
-    mapper = inspect(type(row))
-    state = inspect(row)
+    table, plan = _insert_plan(type(row))
+    state = row.__dict__
     values: dict[str, Any] = {}
+    for attribute, column, default in plan:
+        if attribute not in state and default is not None:
+            setattr(row, attribute, default.arg(None) if default.is_callable else default.arg)
+        if attribute in state:
+            values[column] = state[attribute]
+    return table, values
+
+
+@cache
+def _insert_plan(model: type[Base]) -> tuple[Table, tuple[tuple[str, str, Any], ...]]:
+    """A model's table and, for each column but the primary key: its attribute, its key, and
+    its default (None when it has none), read from the mapper once."""
+    mapper = inspect(model)
+    plan = []
     for attribute in mapper.column_attrs:
         column = attribute.columns[0]
         if column.primary_key:
             continue
-        default = column.default
-        if attribute.key not in state.dict and isinstance(default, ColumnDefault):
-            value = default.arg(None) if default.is_callable else default.arg
-            setattr(row, attribute.key, value)
-        if attribute.key in state.dict:
-            values[column.key] = state.dict[attribute.key]
-    return table_of(type(row)), values
+        default = column.default if isinstance(column.default, ColumnDefault) else None
+        plan.append((attribute.key, column.key, default))
+    return table_of(model), tuple(plan)
 
 
 def table_of(model: type[Base]) -> Table:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import bindparam, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.audit.models import Actor, AuditEvent
 from vpsorg.auth.models import ApiToken
 from vpsorg.auth.tokens import TOKEN_PATTERN, hash_token
+from vpsorg.db import table_of
 
 
 async def find_token(session: AsyncSession, token: str) -> tuple[int, int] | None:
@@ -33,18 +34,27 @@ def add(session: AsyncSession, event: AuditEvent) -> None:
     session.add(event)
 
 
+_EVENTS = table_of(AuditEvent)
+_TOKEN = select(ApiToken.id).where(ApiToken.token_hash == bindparam("token_hash"))
+_INSERT_AS_TOKEN = insert(_EVENTS).values(
+    token_id=_TOKEN.scalar_subquery(),
+    account_id=_TOKEN.with_only_columns(ApiToken.account_id).scalar_subquery(),
+    actor=case((_TOKEN.exists(), Actor.TOKEN.value), else_=Actor.ANONYMOUS.value),
+)
+"""Built once: the event's other values are the statement's parameters."""
+
+
 async def insert_as_token(session: AsyncSession, event: AuditEvent, token: str | None) -> None:
     """Insert an API request's event, made by the token's account as that token, looked up
     by the token's hash in the INSERT itself (one round trip); anonymous when the token is
     unknown or malformed. Revoked and expired tokens are found, as by ``find_token``."""
-    table = AuditEvent.__table__
-    values = {c.key: getattr(event, c.key) for c in table.columns if c.key != "id"}
-    if token is not None and TOKEN_PATTERN.fullmatch(token):
-        found = select(ApiToken.id).where(ApiToken.token_hash == hash_token(token))
-        values["token_id"] = found.scalar_subquery()
-        values["account_id"] = found.with_only_columns(ApiToken.account_id).scalar_subquery()
-        values["actor"] = case((found.exists(), Actor.TOKEN.value), else_=Actor.ANONYMOUS.value)
-    await session.execute(insert(AuditEvent).values(**values))
+    values = {c.key: getattr(event, c.key) for c in _EVENTS.columns if c.key != "id"}
+    if token is None or not TOKEN_PATTERN.fullmatch(token):
+        await session.execute(insert(_EVENTS), values)
+        return
+    for column in ("token_id", "account_id", "actor"):
+        del values[column]
+    await session.execute(_INSERT_AS_TOKEN, {**values, "token_hash": hash_token(token)})
 
 
 async def account_events(
