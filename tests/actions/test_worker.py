@@ -463,3 +463,54 @@ async def test_outcomes_written_together_never_cost_each_other(app, user, factor
         }
     assert statuses[jobs[0].server_id] == "provisioning"  # rolled back with its outcome
     assert statuses[jobs[1].server_id] == "active"
+    assert statuses[jobs[2].server_id] == "provisioning"  # not the old owner's to move
+
+
+async def _claimed_jobs(app, user, factory, count: int, lost: int | None = None):  # type: ignore[no-untyped-def]
+    """``count`` create actions claimed by worker w1; the ``lost``-th since taken by w2."""
+    runtime = app.state.runtime
+    await runtime.close()
+    for n in range(count):
+        await factory.server(user, name=f"f{n}", wait=None)
+    async with transaction(runtime.sessions) as session:
+        claimed = await queue.claim_many(session, "w1", lease_seconds=30, limit=count)
+        jobs = [await lifecycle.prepare(session, action) for action in claimed]
+    if lost is not None:
+        async with transaction(runtime.sessions) as session:
+            await session.execute(
+                update(Action).where(Action.id == jobs[lost].action_id).values(claimed_by="w2")
+            )
+    return jobs
+
+
+async def _servers_and_actions(app):  # type: ignore[no-untyped-def]
+    async with transaction(app.state.runtime.sessions) as session:
+        servers = {s.id: s for s in await session.scalars(select(Server))}
+        actions = {a.server_id: a for a in await session.scalars(select(Action))}
+    return servers, actions
+
+
+async def test_a_batch_marks_its_actions_finished_last(app, user, factory):
+    """``finished_at`` is stamped by the batch's last statement, after its servers moved:
+    when the outcome became visible, from which a long-poll is measured."""
+    jobs = await _claimed_jobs(app, user, factory, 3)
+    writer = OutcomeWriter(app.state.runtime.sessions, "w1")
+
+    assert await asyncio.gather(*(writer.write(job, None, None) for job in jobs)) == [True] * 3
+
+    servers, actions = await _servers_and_actions(app)
+    for job in jobs:
+        assert servers[job.server_id].status == "active"
+        assert actions[job.server_id].finished_at >= servers[job.server_id].updated_at
+
+
+async def test_an_action_lost_during_a_batch_is_left_to_its_new_owner(app, user, factory):
+    jobs = await _claimed_jobs(app, user, factory, 3, lost=2)
+    writer = OutcomeWriter(app.state.runtime.sessions, "w1")
+
+    results = await asyncio.gather(*(writer.write(job, None, None) for job in jobs))
+
+    assert results == [True, True, False]
+    servers, actions = await _servers_and_actions(app)
+    assert [servers[j.server_id].status for j in jobs] == ["active", "active", "provisioning"]
+    assert [actions[j.server_id].status for j in jobs] == ["success", "success", "running"]

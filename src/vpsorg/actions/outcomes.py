@@ -91,16 +91,26 @@ class OutcomeWriter:
                 _settle(outcome, outcome.job.action_id in held)
 
     async def _write(self, batch: list[_Outcome]) -> set[int]:
-        """Write ``batch`` in one transaction; the ids of the actions still held."""
-        successes = [o.job.action_id for o in batch if o.error is None]
+        """Write ``batch`` in one transaction; the ids of the actions still held.
+
+        The successes' servers are moved first and their actions marked finished last, just
+        before the commit: ``finished_at`` is when the outcome became visible, give or take
+        one statement, not when a batch began to be written (long-polls are measured from
+        it). Should the worker have lost one of them meanwhile (its lease expired), the
+        transaction is undone and the batch written again one outcome at a time, where each
+        action is marked first and its server moved only if it was still held.
+        """
+        successes = [o for o in batch if o.error is None]
         async with transaction(self._sessions) as session:
-            held = (
-                await queue.finish_many(session, successes, self._worker_id) if successes else set()
-            )
+            held: set[int] = set()
             for outcome in batch:
                 job = outcome.job
                 if outcome.error is None:
-                    if job.action_id in held:
+                    if len(batch) == 1:
+                        held = await queue.finish_many(session, [job.action_id], self._worker_id)
+                        if job.action_id in held:
+                            await lifecycle.succeeded(session, job, outcome.result)
+                    else:
                         await lifecycle.succeeded(session, job, outcome.result)
                     continue
                 code, message = outcome.error
@@ -109,7 +119,17 @@ class OutcomeWriter:
                 ):
                     held.add(job.action_id)
                     await lifecycle.failed(session, job)
+            if len(batch) > 1 and successes:
+                ids = [o.job.action_id for o in successes]
+                finished = await queue.finish_many(session, ids, self._worker_id)
+                if finished != set(ids):
+                    raise LostLease(f"actions {sorted(set(ids) - finished)} are no longer held")
+                held |= finished
         return held
+
+
+class LostLease(RuntimeError):
+    """A batch's action that the worker no longer holds: write the batch one at a time."""
 
 
 def _settle(outcome: _Outcome, result: bool | BaseException) -> None:
