@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.audit.conftest import every_event
@@ -265,6 +265,43 @@ async def test_an_unauthenticated_request_is_401_and_stores_nothing(app, client)
     response = await client.post(URL, json=SERVER, headers=headers)
     assert response.status_code == 401
     assert await count(app.state.runtime, "idempotency_keys") == 0
+
+
+async def test_a_revoked_token_is_401_and_reserves_nothing(app, client, user):
+    revoked = await client.delete("/api/v1/tokens/1/", headers=user.headers)
+    assert revoked.status_code == 204, revoked.text
+    response = await client.post(URL, json=SERVER, headers=keyed(user, "k"))
+    assert response.status_code == 401
+    assert await count(app.state.runtime, "idempotency_keys") == 0
+
+
+async def test_a_new_key_is_reserved_by_one_statement_before_the_request(app, client, user):
+    """On PostgreSQL the INSERT checks the token itself; SQLite looks the key up first."""
+    runtime = app.state.runtime
+    statements: list[str] = []
+    listen = runtime.engine.sync_engine, "before_cursor_execute"
+    read = runtime.read_engine.sync_engine, "before_cursor_execute"
+
+    def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    event.listen(*listen, note)
+    if runtime.read_engine is not runtime.engine:
+        event.listen(*read, note)
+    try:
+        response = await client.post(URL, json=SERVER, headers=keyed(user, "new"))
+    finally:
+        event.remove(*listen, note)
+        if runtime.read_engine is not runtime.engine:
+            event.remove(*read, note)
+    assert response.status_code == 201
+    keys = [s for s in statements if "idempotency_keys" in s]
+    if runtime.engine.dialect.name == "postgresql":
+        assert keys[0].startswith("INSERT INTO idempotency_keys"), keys
+        assert "api_tokens" in keys[0]
+        assert [s.split()[0] for s in keys] == ["INSERT", "UPDATE"], keys  # reserve, record
+    else:
+        assert [s.split()[0] for s in keys] == ["SELECT", "INSERT", "UPDATE"], keys
 
 
 async def test_get_ignores_the_header(client, user):

@@ -22,7 +22,7 @@ from vpsorg.deps import REQUEST_TRANSACTION, bearer_token_hash
 from vpsorg.errors import ApiError, NotAuthenticated, error_response
 from vpsorg.idempotency import repository, service
 from vpsorg.idempotency.models import IdempotencyKey
-from vpsorg.idempotency.service import StoredResponse
+from vpsorg.idempotency.service import Reservation, StoredResponse
 from vpsorg.middleware import replay_body
 
 if TYPE_CHECKING:
@@ -53,20 +53,8 @@ class Idempotency:
         except NotAuthenticated:
             token_hash = None
         try:
-            found = None if token_hash is None else await _caller_and_key(runtime, token_hash, key)
-            if found is None:  # the route answers 401 as usual
-                await self.app(scope, receive, send)
-                return
-            caller, seen = found
-            service.check_key(key)
-            print_ = service.fingerprint(scope["method"], scope["path"], body)
-            claim = service.look(seen, print_) or await service.reserve(
-                runtime.sessions,
-                caller.account_id,
-                key,
-                print_,
-                runtime.settings.idempotency_lock_seconds,
-                seen,
+            claim = (
+                None if token_hash is None else await _claim(runtime, scope, key, body, token_hash)
             )
         except ApiError as error:
             await error_response(error)(scope, receive, send)
@@ -75,7 +63,37 @@ class Idempotency:
             await _replay_response(claim)(scope, receive, send)
             return
         transaction.reservation = claim  # its response is stored with its effect
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, send)  # without a claim, the route answers 401
+
+
+async def _claim(
+    runtime: Runtime, scope: Scope, key: str, body: bytes, token_hash: str
+) -> Reservation | StoredResponse | None:
+    """The key's reservation for this request, or its stored response; None when the token
+    is not live. Raises ApiError for a bad key, or one in use or used for another request.
+
+    On PostgreSQL a new key, as most are, takes one statement (``reserve_as_caller``);
+    otherwise the caller and its row for the key are read, and the row decides. Not so on
+    SQLite: there every write waits for the one writer, which a first request still running
+    holds until it answers, and its repeat must hear at once that the key is in use.
+    """
+    print_ = service.fingerprint(scope["method"], scope["path"], body)
+    lock_seconds = runtime.settings.idempotency_lock_seconds
+    if service.is_key(key) and runtime.engine.dialect.name != "sqlite":
+        new = await service.reserve_as_caller(
+            runtime.sessions, token_hash, key, print_, lock_seconds
+        )
+        if new is not None:
+            return new
+    found = await _caller_and_key(runtime, token_hash, key)
+    if found is None:
+        return None
+    caller, seen = found
+    service.check_key(key)
+    stored = service.look(seen, print_)
+    return stored or await service.reserve(
+        runtime.sessions, caller.account_id, key, print_, lock_seconds, seen
+    )
 
 
 def _key_header(scope: Scope) -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, select, update
+from sqlalchemy import Connection, DateTime, String, and_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from vpsorg.auth.models import ApiToken
 from vpsorg.auth.tokens import CALLER_COLUMNS, Caller, is_live
@@ -50,17 +50,61 @@ def find_with_caller(
     return Caller.from_row(row), IdempotencyKey(**{c.key: mapping[c] for c in _KEYS.c})
 
 
-async def insert(session: AsyncSession, **values: Any) -> int | None:
-    """Insert a reservation; its id, or None when the account already has the key."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(IdempotencyKey)
-        .values(**values)
+_INSERTS = {
+    dialect: insert(_KEYS)
+    .on_conflict_do_nothing(index_elements=["account_id", "key"])
+    .returning(_KEYS.c.id)
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+"""A reservation's INSERT, built once per dialect; its values are the parameters."""
+
+
+def _reserving_as_caller(insert: Any) -> Any:
+    reserved = select(
+        ApiToken.account_id,
+        bindparam("new_key", type_=String()),
+        bindparam("new_fingerprint", type_=String()),
+        bindparam("new_created_at", type_=DateTime()),
+        bindparam("new_lock_token", type_=String()),
+        bindparam("new_locked_until", type_=DateTime()),
+    ).where(*is_live())
+    columns = ["account_id", "key", "fingerprint", "created_at", "lock_token", "locked_until"]
+    return (
+        insert(_KEYS)
+        .from_select(columns, reserved)
         .on_conflict_do_nothing(index_elements=["account_id", "key"])
-        .returning(IdempotencyKey.id)
+        .returning(_KEYS.c.id)
     )
-    return await session.scalar(statement)
+
+
+_RESERVES_AS_CALLER = {
+    "postgresql": _reserving_as_caller(postgresql.insert),
+    "sqlite": _reserving_as_caller(sqlite.insert),
+}
+
+
+async def insert_as_caller(
+    connection: AsyncConnection, token_hash: str, key: str, **values: Any
+) -> int | None:
+    """Reserve ``key`` for the account of a live token, the token checked by the INSERT
+    itself; the row's id, or None when the token is not live or the account has the key."""
+    parameters = {
+        "token_hash": token_hash,
+        "now": utcnow(),
+        "new_key": key,
+        **{f"new_{name}": value for name, value in values.items()},
+    }
+    result = await connection.execute(_RESERVES_AS_CALLER[connection.dialect.name], parameters)
+    row_id: int | None = result.scalar()
+    return row_id
+
+
+async def insert(executor: AsyncSession | AsyncConnection, **values: Any) -> int | None:
+    """Insert a reservation; its id, or None when the account already has the key."""
+    bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor
+    result = await executor.execute(_INSERTS[bind.dialect.name], values)
+    row_id: int | None = result.scalar()
+    return row_id
 
 
 async def take_over(

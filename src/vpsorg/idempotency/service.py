@@ -15,8 +15,9 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vpsorg.clock import utcnow
 from vpsorg.db import transaction
@@ -99,26 +100,25 @@ async def reserve(
     so concurrent repeats see it. Returns the stored response if another request got there
     first.
 
-    ``seen`` is the row the caller's look found (None: none, as for every new key), tried
-    first: a new key is reserved by one INSERT. The INSERT and the take-over are guarded,
-    so a row made or changed since the look only costs another try, with a fresh read.
+    ``seen`` is the row the caller's look found (None: none, as for every new key). A new
+    key is reserved by one INSERT committed by itself, on a connection without a session.
+    The INSERT and the take-over are guarded, so a row made or changed since the look only
+    costs another try, with a fresh read.
     """
+    if seen is None:
+        reservation = await _reserve_new(sessions, account_id, key, print_, lock_seconds)
+        if reservation is not None:
+            return reservation
     async with transaction(sessions) as session:
         row = seen
         for attempt in range(3):
             now = utcnow()
-            if attempt:
+            if attempt or row is None:
                 row = await repository.find(session, account_id, key)
             stored = _decide(row, print_, now)
             if stored is not None:
                 return stored
-            token = secrets.token_hex(16)
-            values = {
-                "fingerprint": print_,
-                "created_at": now,
-                "lock_token": token,
-                "locked_until": now + timedelta(seconds=lock_seconds),
-            }
+            token, values = _reservation_values(print_, now, lock_seconds)
             if row is None:
                 row_id = await repository.insert(session, account_id=account_id, key=key, **values)
                 if row_id is not None:
@@ -128,6 +128,56 @@ async def reserve(
             ):
                 return Reservation(row.id, token)
     raise IdempotencyKeyInUse(_IN_USE)
+
+
+async def _reserve_new(
+    sessions: async_sessionmaker[AsyncSession],
+    account_id: int,
+    key: str,
+    print_: str,
+    lock_seconds: float,
+) -> Reservation | None:
+    """The reservation of a key the account has no row for; None when it has one by now."""
+    token, values = _reservation_values(print_, utcnow(), lock_seconds)
+    async with _engine(sessions).begin() as connection:
+        row_id = await repository.insert(connection, account_id=account_id, key=key, **values)
+    return None if row_id is None else Reservation(row_id, token)
+
+
+async def reserve_as_caller(
+    sessions: async_sessionmaker[AsyncSession],
+    token_hash: str,
+    key: str,
+    print_: str,
+    lock_seconds: float,
+) -> Reservation | None:
+    """A new key's reservation for the caller of a live token, by one INSERT that checks the
+    token itself, committed by itself: a keyed request's one statement before it runs, as
+    its key is usually new. None when the token is not live or the account has the key:
+    then look it up (``repository.find_with_caller``) and ``reserve``."""
+    token, values = _reservation_values(print_, utcnow(), lock_seconds)
+    async with _engine(sessions).begin() as connection:
+        row_id = await repository.insert_as_caller(connection, token_hash, key, **values)
+    return None if row_id is None else Reservation(row_id, token)
+
+
+def _engine(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine
+
+
+def _reservation_values(
+    print_: str, now: datetime, lock_seconds: float
+) -> tuple[str, dict[str, Any]]:
+    token = secrets.token_hex(16)
+    values = {
+        "fingerprint": print_,
+        "created_at": now,
+        "lock_token": token,
+        "locked_until": now + timedelta(seconds=lock_seconds),
+    }
+    return token, values
 
 
 async def store_response(
