@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -92,7 +93,8 @@ async def test_readyz_is_503_when_the_worker_stopped_beating(client, app, monkey
 
     assert response.status_code == 503
     assert response.json()["failed"] == ["worker"]
-    assert "no heartbeat for 3600 s" in response.json()["checks"]["worker"]
+    # The worker may beat between reading the clock above and the request: 3599 s, then.
+    assert re.search(r"no heartbeat for 3(599|600) s", response.json()["checks"]["worker"])
 
 
 async def test_readyz_is_503_when_the_worker_has_stopped(client, app):
