@@ -7,7 +7,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnDefault, Connection, Insert, MetaData, Table, event, insert, inspect
 from sqlalchemy.exc import DisconnectionError
@@ -48,9 +48,7 @@ async def insert_new(session: AsyncSession, row: B) -> B:
     holds what its row holds.
     """
     table, values = _values(row)
-    mapper = inspect(type(row))
-    key = mapper.get_property_by_column(mapper.primary_key[0]).key
-    setattr(row, key, await session.scalar(_inserting(table), values))
+    setattr(row, _insert_plan(type(row)).key, await session.scalar(_inserting(table), values))
     return row
 
 
@@ -59,35 +57,42 @@ async def insert_all(session: AsyncSession, rows: Sequence[Base]) -> None:
     without giving them ids."""
     if not rows:
         return
-    table, _ = _values(rows[0])
-    await session.execute(insert(table), [_values(row)[1] for row in rows])
+    await session.execute(insert(_insert_plan(type(rows[0])).table), [_values(r)[1] for r in rows])
 
 
 def _values(row: Base) -> tuple[Table, dict[str, Any]]:
-    table, plan = _insert_plan(type(row))
+    plan = _insert_plan(type(row))
     state = row.__dict__
     values: dict[str, Any] = {}
-    for attribute, column, default in plan:
+    for attribute, column, default in plan.columns:
         if attribute not in state and default is not None:
             setattr(row, attribute, default.arg(None) if default.is_callable else default.arg)
         if attribute in state:
             values[column] = state[attribute]
-    return table, values
+    return plan.table, values
+
+
+class _InsertPlan(NamedTuple):
+    table: Table
+    key: str
+    """The primary key's attribute."""
+    columns: tuple[tuple[str, str, Any], ...]
+    """For each other column: its attribute, its key, and its default (None: none)."""
 
 
 @cache
-def _insert_plan(model: type[Base]) -> tuple[Table, tuple[tuple[str, str, Any], ...]]:
-    """A model's table and, for each column but the primary key: its attribute, its key, and
-    its default (None when it has none), read from the mapper once."""
+def _insert_plan(model: type[Base]) -> _InsertPlan:
+    """What ``insert_new`` needs of a model, read from its mapper once."""
     mapper = inspect(model)
-    plan = []
+    columns = []
     for attribute in mapper.column_attrs:
         column = attribute.columns[0]
         if column.primary_key:
             continue
         default = column.default if isinstance(column.default, ColumnDefault) else None
-        plan.append((attribute.key, column.key, default))
-    return table_of(model), tuple(plan)
+        columns.append((attribute.key, column.key, default))
+    key = mapper.get_property_by_column(mapper.primary_key[0]).key
+    return _InsertPlan(table_of(model), key, tuple(columns))
 
 
 def table_of(model: type[Base]) -> Table:

@@ -1,8 +1,8 @@
 """The hook: pure ASGI middleware that gives API writes with an ``Idempotency-Key`` their
 retry semantics: a replay of the stored response, or a refusal, before the app runs.
 
-The caller and its account's row for the key are read in one statement outside any
-transaction, and the key is reserved in a short transaction of its own, committed before the request runs, so that a concurrent repeat sees it at once. The
+The key is reserved in a short transaction of its own, committed before the request runs,
+so that a concurrent repeat sees it at once (see ``_claim`` for how it is looked up). The
 key's first request then runs in the write's one transaction (``transactions``, just
 outside this layer), which stores its response with its effect: a crash between two
 commits would let a retry bill a second server.

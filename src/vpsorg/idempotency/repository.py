@@ -59,28 +59,24 @@ _INSERTS = {
 """A reservation's INSERT, built once per dialect; its values are the parameters."""
 
 
-def _reserving_as_caller(insert: Any) -> Any:
-    reserved = select(
-        ApiToken.account_id,
-        bindparam("new_key", type_=String()),
-        bindparam("new_fingerprint", type_=String()),
-        bindparam("new_created_at", type_=DateTime()),
-        bindparam("new_lock_token", type_=String()),
-        bindparam("new_locked_until", type_=DateTime()),
-    ).where(*is_live())
-    columns = ["account_id", "key", "fingerprint", "created_at", "lock_token", "locked_until"]
-    return (
-        insert(_KEYS)
-        .from_select(columns, reserved)
-        .on_conflict_do_nothing(index_elements=["account_id", "key"])
-        .returning(_KEYS.c.id)
+_RESERVED_FOR_CALLER = select(
+    ApiToken.account_id,
+    bindparam("new_key", type_=String()),
+    bindparam("new_fingerprint", type_=String()),
+    bindparam("new_created_at", type_=DateTime()),
+    bindparam("new_lock_token", type_=String()),
+    bindparam("new_locked_until", type_=DateTime()),
+).where(*is_live())
+_RESERVE_AS_CALLER = (
+    postgresql.insert(_KEYS)
+    .from_select(
+        ["account_id", "key", "fingerprint", "created_at", "lock_token", "locked_until"],
+        _RESERVED_FOR_CALLER,
     )
-
-
-_RESERVES_AS_CALLER = {
-    "postgresql": _reserving_as_caller(postgresql.insert),
-    "sqlite": _reserving_as_caller(sqlite.insert),
-}
+    .on_conflict_do_nothing(index_elements=["account_id", "key"])
+    .returning(_KEYS.c.id)
+)
+"""PostgreSQL's only: SQLite looks a key up before it writes (see the middleware)."""
 
 
 async def insert_as_caller(
@@ -94,7 +90,7 @@ async def insert_as_caller(
         "new_key": key,
         **{f"new_{name}": value for name, value in values.items()},
     }
-    result = await connection.execute(_RESERVES_AS_CALLER[connection.dialect.name], parameters)
+    result = await connection.execute(_RESERVE_AS_CALLER, parameters)
     row_id: int | None = result.scalar()
     return row_id
 
