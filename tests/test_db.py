@@ -13,11 +13,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import SERVER
+from tests.statements import recorded_statements
 from vpsorg.accounts.models import Account
 from vpsorg.actions.models import Action
 from vpsorg.billing.models import ServerCharge
 from vpsorg.clock import utcnow
-from vpsorg.db import create_engine, insert_all, insert_new, session_factory, transaction
+from vpsorg.db import (
+    create_engine,
+    insert_all,
+    insert_new,
+    session_factory,
+    single_statement_write,
+    transaction,
+)
 from vpsorg.runtime import Runtime
 
 
@@ -167,6 +175,30 @@ async def test_the_hot_reads_send_one_statement_and_no_begin(app, client, user, 
             raw = await connection.get_raw_connection()
             assert raw.driver_connection is not None
             assert not raw.driver_connection.is_in_transaction()
+
+
+async def test_a_single_statement_write_is_one_statement_committed_by_itself(app, user, databases):
+    runtime: Runtime = app.state.runtime
+    rename = update(Account).where(Account.id == user.account_id).values(name="renamed")
+
+    with recorded_statements(runtime) as statements:
+        changed = await single_statement_write(
+            runtime.engine, lambda connection: connection.execute(rename).rowcount
+        )
+
+    assert changed == 1
+    sent = [s.split()[0] for s in statements]
+    # PostgreSQL: autocommit, no BEGIN or COMMIT round trip; SQLite: the write lock first
+    assert sent == (["UPDATE"] if databases.is_postgres else ["BEGIN", "UPDATE"])
+    other = create_engine(str(runtime.engine.url))  # another process's view: committed
+    try:
+        async with other.connect() as connection:
+            name = await connection.scalar(
+                select(Account.name).where(Account.id == user.account_id)
+            )
+    finally:
+        await other.dispose()
+    assert name == "renamed"
 
 
 async def test_a_connection_idle_past_its_ping_is_replaced_if_dead(

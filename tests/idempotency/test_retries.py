@@ -8,12 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.audit.conftest import every_event
 from tests.factories import SERVER
 from tests.idempotency.conftest import count, effect_left, keyed
+from tests.statements import recorded_statements
 from vpsorg.accounts.service import to_micros
 from vpsorg.billing import service as billing
 from vpsorg.db import transaction
@@ -278,22 +279,8 @@ async def test_a_revoked_token_is_401_and_reserves_nothing(app, client, user):
 async def test_a_new_key_is_reserved_by_one_statement_before_the_request(app, client, user):
     """On PostgreSQL the INSERT checks the token itself; SQLite looks the key up first."""
     runtime = app.state.runtime
-    statements: list[str] = []
-    listen = runtime.engine.sync_engine, "before_cursor_execute"
-    read = runtime.read_engine.sync_engine, "before_cursor_execute"
-
-    def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
-    event.listen(*listen, note)
-    if runtime.read_engine is not runtime.engine:
-        event.listen(*read, note)
-    try:
+    with recorded_statements(runtime) as statements:
         response = await client.post(URL, json=SERVER, headers=keyed(user, "new"))
-    finally:
-        event.remove(*listen, note)
-        if runtime.read_engine is not runtime.engine:
-            event.remove(*read, note)
     assert response.status_code == 201
     keys = [s for s in statements if "idempotency_keys" in s]
     if runtime.engine.dialect.name == "postgresql":

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
+from tests import statements
 from tests.factories import SERVER
 from vpsorg.db import transaction
 from vpsorg.locations.models import AddressRange, Location
@@ -20,13 +19,7 @@ def settings(settings):
 
 
 def record_statements(app) -> list[str]:
-    statements: list[str] = []
-
-    @event.listens_for(app.state.runtime.engine.sync_engine, "before_cursor_execute")
-    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    return statements
+    return statements.record(app.state.runtime)
 
 
 def loading(table: str, statements: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, String, and_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.auth.models import ApiToken
 from vpsorg.auth.tokens import CALLER_COLUMNS, Caller, is_live
@@ -79,8 +79,8 @@ _RESERVE_AS_CALLER = (
 """PostgreSQL's only: SQLite looks a key up before it writes (see the middleware)."""
 
 
-async def insert_as_caller(
-    connection: AsyncConnection, token_hash: str, key: str, **values: Any
+def insert_as_caller(
+    connection: Connection, token_hash: str, key: str, **values: Any
 ) -> int | None:
     """Reserve ``key`` for the account of a live token, the token checked by the INSERT
     itself; the row's id, or None when the token is not live or the account has the key."""
@@ -90,16 +90,13 @@ async def insert_as_caller(
         "new_key": key,
         **{f"new_{name}": value for name, value in values.items()},
     }
-    result = await connection.execute(_RESERVE_AS_CALLER, parameters)
-    row_id: int | None = result.scalar()
+    row_id: int | None = connection.execute(_RESERVE_AS_CALLER, parameters).scalar()
     return row_id
 
 
-async def insert(executor: AsyncSession | AsyncConnection, **values: Any) -> int | None:
+def insert(connection: Connection, /, **values: Any) -> int | None:
     """Insert a reservation; its id, or None when the account already has the key."""
-    bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor
-    result = await executor.execute(_INSERTS[bind.dialect.name], values)
-    row_id: int | None = result.scalar()
+    row_id: int | None = connection.execute(_INSERTS[connection.dialect.name], values).scalar()
     return row_id
 
 

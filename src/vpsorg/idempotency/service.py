@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vpsorg.clock import utcnow
-from vpsorg.db import transaction
+from vpsorg.db import single_statement_write, transaction
 from vpsorg.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidParameters
 from vpsorg.idempotency import repository
 from vpsorg.idempotency.models import IdempotencyKey
@@ -120,7 +120,10 @@ async def reserve(
                 return stored
             token, values = _reservation_values(print_, now, lock_seconds)
             if row is None:
-                row_id = await repository.insert(session, account_id=account_id, key=key, **values)
+                connection = await session.connection()
+                row_id = await connection.run_sync(
+                    repository.insert, account_id=account_id, key=key, **values
+                )
                 if row_id is not None:
                     return Reservation(row_id, token)
             elif await repository.take_over(
@@ -139,8 +142,10 @@ async def _reserve_new(
 ) -> Reservation | None:
     """The reservation of a key the account has no row for; None when it has one by now."""
     token, values = _reservation_values(print_, utcnow(), lock_seconds)
-    async with _engine(sessions).begin() as connection:
-        row_id = await repository.insert(connection, account_id=account_id, key=key, **values)
+    row_id = await single_statement_write(
+        _engine(sessions),
+        lambda connection: repository.insert(connection, account_id=account_id, key=key, **values),
+    )
     return None if row_id is None else Reservation(row_id, token)
 
 
@@ -156,8 +161,10 @@ async def reserve_as_caller(
     its key is usually new. None when the token is not live or the account has the key:
     then look it up (``repository.find_with_caller``) and ``reserve``."""
     token, values = _reservation_values(print_, utcnow(), lock_seconds)
-    async with _engine(sessions).begin() as connection:
-        row_id = await repository.insert_as_caller(connection, token_hash, key, **values)
+    row_id = await single_statement_write(
+        _engine(sessions),
+        lambda connection: repository.insert_as_caller(connection, token_hash, key, **values),
+    )
     return None if row_id is None else Reservation(row_id, token)
 
 
