@@ -9,10 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from tests.billing.conftest import T0, hours_of, ledger_and_balance
+from tests.statements import recorded_statements
+from vpsorg.accounts.models import CreditEntry
 from vpsorg.accounts.service import to_micros
 from vpsorg.actions.models import Action
 from vpsorg.billing import service as billing
 from vpsorg.billing.metering import charge_due_hours
+from vpsorg.billing.models import ServerCharge
 from vpsorg.db import create_engine, session_factory, transaction
 from vpsorg.servers.models import Server
 
@@ -230,3 +233,42 @@ async def test_a_create_settles_due_hours_in_its_own_transaction(client, app, fa
     assert [h.hour for h in await hours_of(sessions, second.json()["id"])] == [0]
     assert await factory.balance(user) == to_micros(1) - 3 * RATE
     assert len(set(await ledger_and_balance(sessions, user.account_id))) == 1
+
+
+async def test_each_hour_charged_has_its_ledger_line_and_one_statement_on_postgresql(
+    client, app, user, frozen, databases
+):
+    """A create's first hour and a metered hour: the row points at its line, the line's
+    balance is the account's; on PostgreSQL each is booked by one statement (one WITH)."""
+    runtime = app.state.runtime
+    with recorded_statements(runtime) as statements:
+        created = await client.post("/api/v1/servers/", json=BODY, headers=user.headers)
+        assert created.status_code == 201
+        frozen.advance(hours=1)
+        assert await charge_due_hours(runtime.sessions) == 1
+
+    async with transaction(runtime.sessions) as session:
+        rows = await session.execute(
+            select(ServerCharge, CreditEntry)
+            .join(CreditEntry, CreditEntry.id == ServerCharge.credit_entry_id)
+            .where(ServerCharge.server_id == created.json()["id"])
+            .order_by(ServerCharge.hour)
+        )
+        booked = [
+            (c.hour, c.amount_micros, e.amount_micros, e.kind, e.memo, c.created_at == e.created_at)
+            for c, e in rows
+        ]
+    memo = f"server {created.json()['id']} (web), hour"
+    assert booked == [
+        (0, RATE, -RATE, "charge", f"{memo} 1", True),
+        (1, RATE, -RATE, "charge", f"{memo} 2", True),
+    ]
+    total, balance = await ledger_and_balance(runtime.sessions, user.account_id)
+    assert total == balance == to_micros(100) - 2 * RATE
+    ledger_writes = [s for s in statements if "INSERT INTO credit_entries" in s]
+    if databases.is_postgres:
+        assert len(ledger_writes) == 2, ledger_writes
+        assert all(s.startswith("WITH") and "server_charges" in s for s in ledger_writes)
+        assert not [s for s in statements if s.startswith("UPDATE accounts SET balance")]
+    else:
+        assert [s.split()[:3] for s in ledger_writes] == [["INSERT", "INTO", "credit_entries"]] * 2

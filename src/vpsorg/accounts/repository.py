@@ -63,4 +63,10 @@ async def set_balance(session: AsyncSession, account: Account, balance_micros: i
     """Write the (locked) account's balance in one statement; the object holds it as
     written, so no flush writes it again."""
     await session.execute(_SET_BALANCE, {"account": account.id, "balance": balance_micros})
+    balance_written(account, balance_micros)
+
+
+def balance_written(account: Account, balance_micros: int) -> None:
+    """The account object holds the balance a statement has written, as written: no flush
+    writes it again."""
     set_committed_value(account, "balance_micros", balance_micros)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, exists, func, or_, select, update
+from sqlalchemy import Insert, Row, Select, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.accounts.models import Account
+from vpsorg.accounts.models import Account, CreditEntry
 from vpsorg.backups.models import Backup
-from vpsorg.billing.models import ServerCharge
+from vpsorg.billing.models import ServerCharge, SnapshotCharge
 from vpsorg.catalog.models import Plan
+from vpsorg.clock import utcnow
+from vpsorg.db import table_of
 from vpsorg.servers.models import Server, ServerStatus
 
 _STILL_BILLED = (Server.next_charge_at.is_not(None), Server.refunded_at.is_(None))
@@ -286,3 +289,79 @@ async def suspended_accounts_with_servers_up(session: AsyncSession) -> Sequence[
         .distinct()
     )
     return rows.all()
+
+
+async def book_hour(
+    session: AsyncSession,
+    charge: ServerCharge | SnapshotCharge,
+    *,
+    balance_micros: int,
+    memo: str,
+) -> int:
+    """PostgreSQL's booking of one charged hour in one statement: its ledger line (kind
+    ``charge``), the locked account's new balance and the hour's row; the line's id.
+
+    Three statements elsewhere (``accounts.record_entry``, then the row): SQLite has no
+    INSERT or UPDATE inside WITH. Nothing is read back but the id: the caller knows the
+    balance it wrote, and the charge's ``created_at`` is set here if unset.
+    """
+    now = utcnow()
+    if charge.created_at is None:
+        charge.created_at = now
+    table = table_of(type(charge))
+    parameters = {f"charge_{c.key}": getattr(charge, c.key) for c in _charged_columns(table)}
+    parameters.update(
+        entry_account_id=charge.account_id,
+        entry_amount=-charge.amount_micros,
+        entry_balance=balance_micros,
+        entry_memo=memo,
+        entry_created_at=now,
+    )
+    entry_id: int = (await session.execute(_booking(type(charge)), parameters)).scalar_one()
+    charge.credit_entry_id = entry_id
+    return entry_id
+
+
+def _charged_columns(table: Any) -> list[Any]:
+    return [c for c in table.columns if c.key not in ("id", "credit_entry_id")]
+
+
+_ENTRIES = table_of(CreditEntry)
+_ACCOUNTS = table_of(Account)
+
+
+@cache
+def _booking(model: type[ServerCharge] | type[SnapshotCharge]) -> Insert:
+    """``book_hour``'s statement for a charge model, built once: the ledger line and the
+    balance as data-modifying CTEs (PostgreSQL runs each exactly once), the hour's row
+    selected with the line's id."""
+    account_id = bindparam("entry_account_id", type_=_ENTRIES.c.account_id.type)
+    balance = bindparam("entry_balance", type_=_ENTRIES.c.balance_after_micros.type)
+    entry = (
+        insert(_ENTRIES)
+        .values(
+            account_id=account_id,
+            kind="charge",
+            amount_micros=bindparam("entry_amount", type_=_ENTRIES.c.amount_micros.type),
+            balance_after_micros=balance,
+            memo=bindparam("entry_memo", type_=_ENTRIES.c.memo.type),
+            created_at=bindparam("entry_created_at", type_=_ENTRIES.c.created_at.type),
+        )
+        .returning(_ENTRIES.c.id)
+        .cte("entry")
+    )
+    new_balance = (
+        update(_ACCOUNTS)
+        .where(_ACCOUNTS.c.id == account_id)
+        .values(balance_micros=balance)
+        .cte("new_balance")
+    )
+    charges = table_of(model)
+    columns = _charged_columns(charges)
+    hour = select(*(bindparam(f"charge_{c.key}", type_=c.type) for c in columns), entry.c.id)
+    return (
+        insert(charges)
+        .from_select([*(c.key for c in columns), "credit_entry_id"], hour)
+        .add_cte(new_balance)
+        .returning(charges.c.credit_entry_id)
+    )
