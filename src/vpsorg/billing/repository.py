@@ -7,7 +7,20 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, Row, Select, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    Insert,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account, CreditEntry
@@ -322,8 +335,10 @@ async def book_hour(
     return entry_id
 
 
-def _charged_columns(table: Any) -> list[Any]:
-    return [c for c in table.columns if c.key not in ("id", "credit_entry_id")]
+@cache
+def _charged_columns(table: Table) -> tuple[Column[Any], ...]:
+    """A charge table's columns but its id and its ledger line's."""
+    return tuple(c for c in table.columns if c.key not in ("id", "credit_entry_id"))
 
 
 _ENTRIES = table_of(CreditEntry)
